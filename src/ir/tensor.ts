@@ -103,7 +103,8 @@ function viewAs<T>(t: Tensor, ctor: TypedArrayCtor<T>, width: number): T {
   if (!data) throw new RebirthError(`tensor '${t.name}' has no numeric data`);
   const n = data.byteLength / width;
   if (data.byteOffset % width === 0) return new ctor(data.buffer, data.byteOffset, n);
-  const copy = data.slice();
+  // new Uint8Array(view) copies into a fresh buffer; Buffer#slice would alias the whole file buffer.
+  const copy = new Uint8Array(data);
   return new ctor(copy.buffer, 0, n);
 }
 

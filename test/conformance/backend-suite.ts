@@ -60,7 +60,9 @@ export function loadDataSet(c: BackendCase, model: Model): DataSet | undefined {
   return { inputs, outputs };
 }
 
-const ORT_TYPES: Record<number, ort.Tensor.Type> = {
+type NumericType = 'float32' | 'float64' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool' | 'float16';
+
+const ORT_TYPES: Record<number, NumericType | 'string'> = {
   [DataType.FLOAT]: 'float32', [DataType.DOUBLE]: 'float64', [DataType.INT8]: 'int8', [DataType.UINT8]: 'uint8',
   [DataType.INT16]: 'int16', [DataType.UINT16]: 'uint16', [DataType.INT32]: 'int32', [DataType.UINT32]: 'uint32',
   [DataType.INT64]: 'int64', [DataType.UINT64]: 'uint64', [DataType.BOOL]: 'bool', [DataType.STRING]: 'string',

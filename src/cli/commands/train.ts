@@ -1,0 +1,72 @@
+import { train } from '../../train/trainer.js';
+import { parseSchedule } from '../../train/schedule.js';
+import { batchCount } from '../../data/dataset.js';
+import { saveModel } from '../../onnx/file.js';
+import { formatPercent, formatTable } from '../../util/format.js';
+import { RebirthError } from '../../errors.js';
+import { resolveModel } from '../models.js';
+import { resolveData } from '../data.js';
+import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a model on Fashion-MNIST on ONNX Runtime (generated backward graph)',
+  usage: 'rebirth train MODEL --data fashion-mnist|DIR --epochs N -o OUT [--lr 0.05] [--batch 64] [--optimizer sgd|adam|adamw] ' +
+    '[--momentum 0.9] [--nesterov] [--weight-decay 5e-4] [--schedule cosine|constant|step:EPOCHS:GAMMA] [--warmup EPOCHS] ' +
+    '[--smoothing 0.1] [--augment] [--seed N] [--threads N] [--limit N] [--resume] [--json]',
+  options: {
+    data: { type: 'string' }, epochs: { type: 'string' }, output: { type: 'string', short: 'o' }, lr: { type: 'string' },
+    batch: { type: 'string' }, optimizer: { type: 'string' }, momentum: { type: 'string' }, nesterov: { type: 'boolean' },
+    'weight-decay': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' }, smoothing: { type: 'string' },
+    augment: { type: 'boolean' }, seed: { type: 'string' }, threads: { type: 'string' }, limit: { type: 'string' },
+    resume: { type: 'boolean' }, json: { type: 'boolean' },
+  },
+  async run(args) {
+    const spec = positional(args, 0, 'MODEL', trainCommand);
+    const out = optString(args, 'output');
+    if (!out) throw new RebirthError(`rebirth train: missing -o OUT; usage: ${trainCommand.usage}`);
+    const epochs = optInt(args, 'epochs', 10, { min: 1, max: 10000 });
+    const batchSize = optInt(args, 'batch', 64, { min: 1, max: 65536 });
+    const limit = args.values.limit === undefined ? undefined : optInt(args, 'limit', 0, { min: 1 });
+    const seed = optInt(args, 'seed', 1, { min: 0 });
+    const kind = optChoice(args, 'optimizer', ['sgd', 'adam', 'adamw'] as const, 'sgd');
+    const lr = optNumber(args, 'lr', kind === 'sgd' ? 0.05 : 1e-3, { min: 0 });
+    const weightDecay = optNumber(args, 'weight-decay', kind === 'adamw' ? 0.05 : 5e-4, { min: 0 });
+    if (!spec.startsWith('zoo:')) checkOutput(out, [spec]);
+    const { model, file } = resolveModel(spec);
+    const data = resolveData(optString(args, 'data'), 'train', limit);
+    const test = resolveData(optString(args, 'data'), 'test', limit);
+    const stepsPerEpoch = batchCount(data.count, batchSize, true);
+    const result = await train(model, data, {
+      epochs, batchSize, lr, seed,
+      optimizer: kind === 'sgd'
+        ? { kind, momentum: optNumber(args, 'momentum', 0.9, { min: 0, max: 1 }), nesterov: optFlag(args, 'nesterov'), weightDecay }
+        : { kind, weightDecay },
+      schedule: {
+        config: parseSchedule(optString(args, 'schedule') ?? 'cosine', stepsPerEpoch),
+        warmupSteps: Math.round(optNumber(args, 'warmup', 0, { min: 0 }) * stepsPerEpoch),
+      },
+      loss: { kind: 'cross-entropy', smoothing: optNumber(args, 'smoothing', 0, { min: 0, max: 1 }) },
+      ...(optFlag(args, 'augment') ? { augment: { pad: 2, flip: true } } : {}),
+      threads: optInt(args, 'threads', 2, { min: 1, max: 64 }),
+      checkpoint: `${out}.ckpt`,
+      resume: optFlag(args, 'resume'),
+      evalData: test,
+      onEpoch: (s) => {
+        if (!optFlag(args, 'json')) {
+          process.stderr.write(`epoch ${s.epoch}: loss ${s.loss.toFixed(4)}, train ${formatPercent(s.trainTop1)}, ` +
+            `test ${s.eval ? formatPercent(s.eval.top1, 2) : '-'}, ${s.imagesPerSecond.toFixed(0)} img/s\n`);
+        }
+      },
+    });
+    saveModel(result.model, out, { protect: file ? [file] : [] });
+    const best = result.history[result.bestEpoch - 1];
+    if (optFlag(args, 'json')) {
+      printJson({ output: out, bestEpoch: result.bestEpoch, top1: best?.eval?.top1, history: result.history });
+    } else {
+      process.stdout.write(`${formatTable(['epoch', 'loss', 'train top-1', 'test top-1', 'img/s'], result.history.map((s) => [
+        s.epoch, s.loss.toFixed(4), formatPercent(s.trainTop1, 2), s.eval ? formatPercent(s.eval.top1, 2) : '-', s.imagesPerSecond.toFixed(0),
+      ]))}\nbest epoch ${result.bestEpoch}: test top-1 ${best?.eval ? formatPercent(best.eval.top1, 2) : '-'}; wrote ${out}\n`);
+    }
+  },
+};

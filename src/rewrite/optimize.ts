@@ -1,0 +1,236 @@
+// The exact optimizer pipeline: apply the always-profitable rules to a fixpoint, try each candidate of the
+// backend-dependent rules under a measurement, then check the result numerically on ONNX Runtime and
+// refuse to hand back a model whose outputs moved beyond the tolerance.
+import type { Model, Node } from '../ir/graph.js';
+import { encodeModel } from '../onnx/encode.js';
+import { Session, type Backend, type HostTensor } from '../runtime/session.js';
+import { RebirthError, errorMessage } from '../errors.js';
+import { cloneModel, findMatches, runPasses, type AnyRule, type Refusal } from './engine.js';
+import { ALL_RULES } from './rules/index.js';
+import { DEFAULT_TOLERANCE, randomFeeds, verifyModels, type Verification } from './verify.js';
+
+/** One candidate of a 'measure' rule: the model before, and with only this rewrite applied. */
+export interface Candidate {
+  rule: string;
+  node: string;
+  before: Model;
+  after: Model;
+}
+
+export interface Decision {
+  rule: string;
+  node: string;
+  accepted: boolean;
+  /** Median latencies when the default (measuring) decide was used. */
+  beforeMs?: number;
+  afterMs?: number;
+}
+
+export interface MeasureOptions {
+  /** Timed runs per model (default 20); the median counts. */
+  runs?: number;
+  /** Untimed runs first (default 3). */
+  warmup?: number;
+  /** Required relative gain to accept a candidate (default 0.03: 3 % faster). */
+  minSpeedup?: number;
+}
+
+export interface OptimizeOptions {
+  /** Rules to use, by name (or as rule objects, for rules defined elsewhere); default: all. */
+  rules?: ReadonlyArray<string | AnyRule>;
+  /** Backend for verification and measurements (default 'node'). */
+  backend?: Backend;
+  /** Intra-op threads for measurements (default 1). */
+  threads?: number;
+  /** Run both models on ORT and compare outputs (default true). */
+  verify?: boolean;
+  /** Relative tolerance of the verification (default 1e-4). */
+  tolerance?: number;
+  /** Return every refused match with its reason, and declined candidates (default false). */
+  explain?: boolean;
+  /** Return the model even when verification fails or cannot run (default false: throw). */
+  force?: boolean;
+  /** Step cap of the fixpoint (default 10000). */
+  maxSteps?: number;
+  /** Extra verification input sets (feeds by input name). */
+  inputs?: ReadonlyArray<Record<string, HostTensor>>;
+  /** Seed of the random verification and measurement inputs (default 0). */
+  seed?: number;
+  /** Sizes of symbolic input dims for random inputs (default 1). */
+  dims?: Readonly<Record<string, number>>;
+  /** Verdict on a candidate of a 'measure' rule; default: time both models on the backend. */
+  decide?: (candidate: Candidate) => boolean | Promise<boolean>;
+  measure?: MeasureOptions;
+}
+
+export interface OptimizeResult {
+  model: Model;
+  /** Firings per rule. */
+  rules: Record<string, number>;
+  nodesBefore: number;
+  nodesAfter: number;
+  verification: Verification;
+  /** With `explain`: matches refused, with reasons. */
+  refusals: Refusal[];
+  /** Candidates of 'measure' rules and what was decided. */
+  decisions: Decision[];
+  /** True when the step cap stopped the fixpoint. */
+  capped: boolean;
+}
+
+export function selectRules(names: ReadonlyArray<string | AnyRule> | undefined): AnyRule[] {
+  if (!names) return [...ALL_RULES];
+  return names.map((n) => {
+    if (typeof n !== 'string') return n;
+    const r = ALL_RULES.find((x) => x.name === n);
+    if (!r) throw new RebirthError(`unknown rewrite rule '${n}'; known rules: ${ALL_RULES.map((x) => x.name).join(', ')}`);
+    return r;
+  });
+}
+
+export interface LatencyOptions {
+  backend?: Backend;
+  threads?: number;
+  runs?: number;
+  warmup?: number;
+}
+
+/**
+ * Median wall time of each model, in milliseconds, over `runs` runs after `warmup` untimed ones. The
+ * models run alternately, run by run, so a machine whose load drifts during the measurement slows
+ * both alike instead of biasing the comparison.
+ */
+export async function compareLatency(models: readonly Model[], feeds: Record<string, HostTensor>, options: LatencyOptions = {}): Promise<number[]> {
+  const sessions: Session[] = [];
+  try {
+    for (const m of models) {
+      sessions.push(await Session.create(encodeModel(m, { external: 'inline' }), {
+        backend: options.backend ?? 'node', threads: options.threads ?? 1, optLevel: 'all',
+      }));
+    }
+    for (let k = 0; k < (options.warmup ?? 3); k++) for (const s of sessions) await s.run(feeds);
+    const times = sessions.map((): number[] => []);
+    for (let k = 0; k < (options.runs ?? 20); k++) {
+      for (const [i, s] of sessions.entries()) {
+        const t0 = performance.now();
+        await s.run(feeds);
+        times[i]?.push(performance.now() - t0);
+      }
+    }
+    return times.map((t) => {
+      t.sort((a, b) => a - b);
+      return t[Math.floor(t.length / 2)] ?? 0;
+    });
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
+
+function addFirings(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
+
+/**
+ * Optimize a copy of `model` with exact rewrites. The input model is not modified. Throws RebirthError
+ * when verification fails or cannot run, unless `force`.
+ */
+export async function optimizeModel(input: Model, options: OptimizeOptions = {}): Promise<OptimizeResult> {
+  const rules = selectRules(options.rules);
+  const backend = options.backend ?? 'node';
+  const model = cloneModel(input);
+  const nodesBefore = input.graph.nodes.length;
+  const exact = rules.filter((r) => r.policy === 'always');
+  const measured = rules.filter((r) => r.policy === 'measure');
+  const firings: Record<string, number> = Object.fromEntries(rules.map((r) => [r.name, 0]));
+  const refusals: Refusal[] = [];
+  const decisions: Decision[] = [];
+
+  const first = runPasses(model, exact, { maxSteps: options.maxSteps });
+  addFirings(firings, first.firings);
+  let capped = first.capped;
+  let lastRefusals = first.refusals;
+
+  if (measured.length > 0 && !capped) {
+    let feeds: Record<string, HostTensor> | undefined;
+    const decide = options.decide ?? (async (c: Candidate): Promise<boolean> => {
+      feeds ??= options.inputs?.[0] ?? randomFeeds(c.before, options.seed ?? 0, options.dims);
+      const [beforeMs = 0, afterMs = 0] = await compareLatency([c.before, c.after], feeds, {
+        backend, threads: options.threads, runs: options.measure?.runs, warmup: options.measure?.warmup,
+      });
+      const accepted = afterMs < beforeMs * (1 - (options.measure?.minSpeedup ?? 0.03));
+      decisions.push({ rule: c.rule, node: c.node, accepted, beforeMs, afterMs });
+      return accepted;
+    });
+    for (const rule of measured) {
+      const { matches, refusals: refused } = findMatches(model, rule);
+      refusals.push(...refused);
+      const approved = new Set<string>();
+      for (const { node, id } of matches) {
+        const key = node.outputs[0] ?? '';
+        const trial = cloneModel(model);
+        const r = runPasses(trial, [rule], { maxSteps: 1, only: (n: Node) => n.outputs[0] === key });
+        if (!r.changed) continue;
+        const decided = decisions.length;
+        const ok = await decide({ rule: rule.name, node: id, before: model, after: trial });
+        if (decisions.length === decided) decisions.push({ rule: rule.name, node: id, accepted: ok });
+        if (ok) approved.add(key);
+        else refusals.push({ rule: rule.name, node: id, reason: describeDecline(decisions[decisions.length - 1]) });
+      }
+      if (approved.size > 0) {
+        const r = runPasses(model, [rule], { maxSteps: options.maxSteps, only: (n: Node) => approved.has(n.outputs[0] ?? '') });
+        addFirings(firings, r.firings);
+        capped ||= r.capped;
+      }
+    }
+    if (measured.some((r) => (firings[r.name] ?? 0) > 0) && !capped) {
+      const again = runPasses(model, exact, { maxSteps: options.maxSteps });
+      addFirings(firings, again.firings);
+      capped ||= again.capped;
+      lastRefusals = again.refusals;
+    }
+  }
+  refusals.unshift(...lastRefusals);
+
+  const changed = Object.values(firings).some((v) => v > 0);
+  const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
+  let verification: Verification;
+  if (!changed) {
+    verification = { checked: false, passed: true, maxAbsError: 0, maxRelError: 0, tolerance, runs: 0, perOutput: [], note: 'no rule fired: the model is unchanged' };
+  } else if (options.verify === false) {
+    verification = { checked: false, passed: false, maxAbsError: NaN, maxRelError: NaN, tolerance, runs: 0, perOutput: [], note: 'verification switched off' };
+  } else {
+    try {
+      verification = await verifyModels(input, model, {
+        backend, tolerance, ...(options.inputs ? { inputs: options.inputs } : {}),
+        ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.dims ? { dims: options.dims } : {}),
+      });
+    } catch (e) {
+      if (!options.force) throw new RebirthError(`cannot verify the optimized model: ${errorMessage(e)}; pass force to keep it unverified`, { cause: e });
+      verification = { checked: false, passed: false, maxAbsError: NaN, maxRelError: NaN, tolerance, runs: 0, perOutput: [], note: `verification could not run: ${errorMessage(e)}` };
+    }
+    if (verification.checked && !verification.passed && !options.force) {
+      const worst = verification.perOutput.reduce((a, b) => (b.maxRelError > a.maxRelError ? b : a));
+      throw new RebirthError(
+        `optimized model fails verification: output '${worst.name}' differs by ${worst.maxRelError.toExponential(2)} relative (tolerance ${tolerance})` +
+        `${worst.note ? ` (${worst.note})` : ''}; report this, or rerun with fewer rules (or force to keep it)`,
+      );
+    }
+  }
+  return {
+    model,
+    rules: firings,
+    nodesBefore,
+    nodesAfter: model.graph.nodes.length,
+    verification,
+    refusals: options.explain ? refusals : [],
+    decisions,
+    capped,
+  };
+}
+
+function describeDecline(d: Decision | undefined): string {
+  if (d?.beforeMs !== undefined && d.afterMs !== undefined) {
+    return `measured no gain: ${d.afterMs.toFixed(3)} ms with the rewrite vs ${d.beforeMs.toFixed(3)} ms without`;
+  }
+  return 'declined by the decide hook';
+}

@@ -1,0 +1,225 @@
+import * as fs from 'node:fs';
+import type { Model } from '../ir/graph.js';
+import type { Dataset } from '../data/dataset.js';
+import { batchCount, batches, type AugmentOptions } from '../data/dataset.js';
+import { encodeModel } from '../onnx/encode.js';
+import { Session } from '../runtime/session.js';
+import { buildTrainingGraph, type LossSpec } from '../autodiff/training-graph.js';
+import { Optimizer, type OptimizerConfig, type ParamGroup } from './optimizers.js';
+import { learningRate, type Schedule } from './schedule.js';
+import { floatParamNames, readParams, writeParams } from './params.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { evaluate, type EvalResult } from './evaluate.js';
+import { Progress } from '../util/progress.js';
+import { RebirthError } from '../errors.js';
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: OptimizerConfig;
+  schedule: Schedule;
+  loss?: LossSpec;
+  /** Parameters to train (default: every float initializer); the rest stay frozen. */
+  trainable?: readonly string[];
+  /** Learning-rate multipliers by parameter name (DeepRebirth: 10 for rebirth layers). */
+  lrMult?: ReadonlyMap<string, number>;
+  augment?: AugmentOptions;
+  seed: number;
+  threads?: number;
+  /** Checkpoint file written after every epoch; with `resume`, training continues from it. */
+  checkpoint?: string;
+  resume?: boolean;
+  /** Evaluated after every epoch (test top-1 is reported and the best epoch's weights are kept). */
+  evalData?: Dataset;
+  /** Show a progress bar (default true). */
+  progress?: boolean;
+  onEpoch?: (stats: EpochStats) => void;
+}
+
+export interface EpochStats {
+  epoch: number;
+  loss: number;
+  trainTop1: number;
+  lr: number;
+  imagesPerSecond: number;
+  eval?: Pick<EvalResult, 'top1' | 'top5' | 'loss'>;
+}
+
+export interface TrainResult {
+  /** The model with the weights of the best evaluated epoch (or the last epoch without evalData). */
+  model: Model;
+  history: EpochStats[];
+  bestEpoch: number;
+}
+
+interface CheckpointMeta {
+  epoch: number;
+  seed: number;
+  batchSize: number;
+  history: EpochStats[];
+  bestEpoch: number;
+  bestTop1: number;
+  optimizer: { kind: OptimizerConfig['kind']; step: number; slotKeys: Array<[string, string]> };
+}
+
+/**
+ * Mini-batch training on ONNX Runtime. One training graph (forward + loss + backward, built by
+ * src/autodiff) runs per step with the parameters fed as inputs; the optimizer updates them in JS.
+ * Determinism: batch order and augmentation are functions of (seed, epoch, batch), dropout masks of
+ * (seed, step), and checkpoints store float32 values bit for bit, so --resume continues exactly.
+ */
+export async function train(model: Model, data: Dataset, options: TrainOptions): Promise<TrainResult> {
+  const trainable = options.trainable ?? floatParamNames(model);
+  const loss: LossSpec = options.loss ?? { kind: 'cross-entropy' };
+  const tg = buildTrainingGraph(model, { loss, trainable: [...trainable], seed: options.seed });
+  if (!tg.inputName || !tg.labelsName) throw new RebirthError('training needs a model with one data input and a labelled loss');
+  const inputName = tg.inputName;
+  const labelsName = tg.labelsName;
+  const session = await Session.create(encodeModel(tg.model), { backend: 'node', threads: options.threads ?? 2 });
+  const params = readParams(model);
+  const groups = new Map<string, ParamGroup>();
+  for (const name of trainable) {
+    const rank = model.graph.initializers.get(name)?.dims.length ?? 0;
+    // No weight decay on biases and BatchNorm scale/shift (rank 1), as is customary.
+    groups.set(name, { lrMult: options.lrMult?.get(name) ?? 1, decayMult: rank <= 1 ? 0 : 1 });
+  }
+  const optimizer = new Optimizer(options.optimizer);
+  const stepsPerEpoch = batchCount(data.count, options.batchSize, true);
+  const totalSteps = stepsPerEpoch * options.epochs;
+  let history: EpochStats[] = [];
+  let startEpoch = 0;
+  let bestEpoch = -1;
+  let bestTop1 = -Infinity;
+  let best = new Map<string, Float32Array>();
+
+  if (options.resume) {
+    if (!options.checkpoint) throw new RebirthError('--resume needs a checkpoint path (the -o output decides it)');
+    const ck = loadCheckpoint<CheckpointMeta>(options.checkpoint);
+    if (ck.meta.seed !== options.seed || ck.meta.batchSize !== options.batchSize) {
+      throw new RebirthError(`${options.checkpoint} was written with seed ${ck.meta.seed} and batch ${ck.meta.batchSize}; resume with the same options`);
+    }
+    for (const [k, v] of ck.arrays) {
+      if (k.startsWith('param:')) params.set(k.slice(6), v);
+      else if (k.startsWith('best:')) best.set(k.slice(5), v);
+    }
+    const slots: Record<string, Record<string, Float32Array>> = {};
+    for (const [p, s] of ck.meta.optimizer.slotKeys) {
+      const a = ck.arrays.get(`slot:${s}:${p}`);
+      if (a) (slots[p] ??= {})[s] = a;
+    }
+    optimizer.load({ kind: ck.meta.optimizer.kind, step: ck.meta.optimizer.step, slots });
+    history = ck.meta.history;
+    startEpoch = ck.meta.epoch;
+    bestEpoch = ck.meta.bestEpoch;
+    bestTop1 = ck.meta.bestTop1;
+  }
+
+  const [c, h, w] = data.shape;
+  try {
+    for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
+      const bar = options.progress === false ? undefined
+        : new Progress({ total: stepsPerEpoch * options.batchSize, label: `epoch ${epoch + 1}/${options.epochs}`, unit: 'img' });
+      const started = performance.now();
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let lr = options.lr;
+      for (const batch of batches(data, {
+        batchSize: options.batchSize, shuffle: true, seed: options.seed, epoch, dropLast: true,
+        ...(options.augment ? { augment: options.augment } : {}),
+      })) {
+        const step = optimizer.steps;
+        lr = learningRate(options.lr, options.schedule, step, totalSteps);
+        const feeds: Parameters<Session['run']>[0] = {
+          [inputName]: { type: 'float32', dims: [batch.size, c, h, w], data: batch.x },
+          [labelsName]: { type: 'int64', dims: [batch.size], data: BigInt64Array.from(batch.y, (v) => BigInt(v)) },
+        };
+        if (tg.seedName) feeds[tg.seedName] = { type: 'int64', dims: [], data: BigInt64Array.of(BigInt(options.seed * 1_000_003 + step)) };
+        for (const name of [...tg.paramInputs, ...tg.stateInputs]) {
+          const p = params.get(name);
+          if (!p) throw new RebirthError(`training graph input '${name}' is not a float initializer of the model`);
+          feeds[name] = { type: 'float32', dims: tg.paramShapes[name] ?? model.graph.initializers.get(name)?.dims ?? [p.length], data: p };
+        }
+        const out = await session.run(feeds);
+        const lossValue = scalar(out[tg.lossOutput]?.data);
+        if (!Number.isFinite(lossValue)) {
+          throw new RebirthError(
+            `loss became ${lossValue} at epoch ${epoch + 1}, step ${step + 1}` +
+            `${options.checkpoint && fs.existsSync(options.checkpoint) ? `; the last good checkpoint is ${options.checkpoint}` : ''}; lower --lr`,
+          );
+        }
+        const grads = new Map<string, Float32Array>();
+        for (const [param, gradName] of Object.entries(tg.gradOutputs)) {
+          const g = out[gradName];
+          if (g?.type === 'float32') grads.set(param, g.data);
+        }
+        optimizer.step(params, grads, lr, groups);
+        for (const [param, outName] of Object.entries(tg.extraOutputs)) {
+          const v = out[outName];
+          if (v?.type === 'float32') params.set(param, Float32Array.from(v.data));
+        }
+        const logits = out[tg.logitsOutput];
+        if (logits?.type === 'float32') correct += countCorrect(logits.data, batch.y);
+        lossSum += lossValue * batch.size;
+        seen += batch.size;
+        bar?.tick(batch.size, { loss: (lossSum / seen).toFixed(4), acc: `${((100 * correct) / seen).toFixed(1)}%`, lr: lr.toPrecision(3) });
+      }
+      bar?.done();
+      const seconds = (performance.now() - started) / 1000;
+      const stats: EpochStats = { epoch: epoch + 1, loss: lossSum / seen, trainTop1: correct / seen, lr, imagesPerSecond: seen / seconds };
+      if (options.evalData) {
+        writeParams(model, params);
+        const r = await evaluate(model, options.evalData, { threads: options.threads ?? 2 });
+        stats.eval = { top1: r.top1, top5: r.top5, loss: r.loss };
+        if (r.top1 > bestTop1) {
+          bestTop1 = r.top1;
+          bestEpoch = epoch + 1;
+          best = new Map([...params].map(([k, v]) => [k, Float32Array.from(v)]));
+        }
+      } else {
+        bestEpoch = epoch + 1;
+        best = params;
+      }
+      history.push(stats);
+      options.onEpoch?.(stats);
+      if (options.checkpoint) {
+        const arrays = new Map<string, Float32Array>();
+        for (const [k, v] of params) arrays.set(`param:${k}`, v);
+        if (options.evalData) for (const [k, v] of best) arrays.set(`best:${k}`, v);
+        const state = optimizer.state();
+        const slotKeys: Array<[string, string]> = [];
+        for (const [p, slots] of Object.entries(state.slots)) {
+          for (const [s, a] of Object.entries(slots)) {
+            arrays.set(`slot:${s}:${p}`, a);
+            slotKeys.push([p, s]);
+          }
+        }
+        saveCheckpoint<CheckpointMeta>(options.checkpoint, {
+          epoch: epoch + 1, seed: options.seed, batchSize: options.batchSize, history, bestEpoch, bestTop1,
+          optimizer: { kind: state.kind, step: state.step, slotKeys },
+        }, arrays);
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  writeParams(model, best.size ? best : params);
+  return { model, history, bestEpoch };
+}
+
+function scalar(data: unknown): number {
+  if (data instanceof Float32Array || data instanceof Float64Array) return data[0] ?? NaN;
+  return NaN;
+}
+
+function countCorrect(logits: Float32Array, labels: Int32Array): number {
+  const k = logits.length / labels.length;
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let arg = 0;
+    for (let j = 1; j < k; j++) if ((logits[i * k + j] as number) > (logits[i * k + arg] as number)) arg = j;
+    if (arg === labels[i]) correct++;
+  }
+  return correct;
+}
