@@ -3,7 +3,7 @@ import type { Model } from '../ir/graph.js';
 import type { Dataset } from '../data/dataset.js';
 import { batchCount, batches, type AugmentOptions } from '../data/dataset.js';
 import { encodeModel } from '../onnx/encode.js';
-import { Session } from '../runtime/session.js';
+import { Session, type HostTensor } from '../runtime/session.js';
 import { buildTrainingGraph, type LossSpec } from '../autodiff/training-graph.js';
 import { Optimizer, type OptimizerConfig, type ParamGroup } from './optimizers.js';
 import { learningRate, type Schedule } from './schedule.js';
@@ -19,7 +19,13 @@ export interface TrainOptions {
   lr: number;
   optimizer: OptimizerConfig;
   schedule: Schedule;
-  loss?: LossSpec;
+  /** One loss or a weighted sum (e.g. cross-entropy + distillation); default cross-entropy on labels. */
+  loss?: LossSpec | LossSpec[];
+  /**
+   * Extra per-batch inputs of the training graph (teacher logits, block targets for distillation),
+   * computed from the batch images.
+   */
+  batchFeeds?: (x: Float32Array, size: number) => Promise<Record<string, HostTensor>>;
   /** Parameters to train (default: every float initializer); the rest stay frozen. */
   trainable?: readonly string[];
   /** Learning-rate multipliers by parameter name (DeepRebirth: 10 for rebirth layers). */
@@ -71,11 +77,13 @@ interface CheckpointMeta {
  */
 export async function train(model: Model, data: Dataset, options: TrainOptions): Promise<TrainResult> {
   const trainable = options.trainable ?? floatParamNames(model);
-  const loss: LossSpec = options.loss ?? { kind: 'cross-entropy' };
+  const loss: LossSpec | LossSpec[] = options.loss ?? { kind: 'cross-entropy' };
   const tg = buildTrainingGraph(model, { loss, trainable: [...trainable], seed: options.seed });
-  if (!tg.inputName || !tg.labelsName) throw new RebirthError('training needs a model with one data input and a labelled loss');
+  if (!tg.inputName) throw new RebirthError('training needs a model with one data input');
   const inputName = tg.inputName;
-  const labelsName = tg.labelsName;
+  // Class labels go to the cross-entropy loss's label input, when there is one.
+  const ce = (Array.isArray(loss) ? loss : [loss]).find((l) => l.kind === 'cross-entropy' || l.kind === 'softmax-cross-entropy');
+  const labelsName = ce ? (('labelsName' in ce ? ce.labelsName : undefined) ?? 'labels') : undefined;
   const session = await Session.create(encodeModel(tg.model), { backend: 'node', threads: options.threads ?? 2 });
   const params = readParams(model);
   const groups = new Map<string, ParamGroup>();
@@ -131,10 +139,13 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
       })) {
         const step = optimizer.steps;
         lr = learningRate(options.lr, options.schedule, step, totalSteps);
-        const feeds: Parameters<Session['run']>[0] = {
+        const feeds: Record<string, HostTensor> = {
           [inputName]: { type: 'float32', dims: [batch.size, c, h, w], data: batch.x },
-          [labelsName]: { type: 'int64', dims: [batch.size], data: BigInt64Array.from(batch.y, (v) => BigInt(v)) },
         };
+        if (labelsName) feeds[labelsName] = { type: 'int64', dims: [batch.size], data: BigInt64Array.from(batch.y, (v) => BigInt(v)) };
+        if (options.batchFeeds) {
+          for (const [k, v] of Object.entries(await options.batchFeeds(batch.x, batch.size))) if (session.inputNames.includes(k)) feeds[k] = v;
+        }
         if (tg.seedName) feeds[tg.seedName] = { type: 'int64', dims: [], data: BigInt64Array.of(BigInt(options.seed * 1_000_003 + step)) };
         for (const name of [...tg.paramInputs, ...tg.stateInputs]) {
           const p = params.get(name);

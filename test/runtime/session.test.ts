@@ -145,7 +145,7 @@ void describe('Session', () => {
   void it('rejects bad feeds and options with RebirthError', async () => {
     await withSession(convReluPoolModel(), 'node', async (s) => {
       await rejectsOneLine(s.run({}), /model input 'X' is missing/);
-      await rejectsOneLine(s.run({ ...input(), Z: input().X }), /feed 'Z' is not a model input/);
+      await rejectsOneLine(s.run({ ...input(), Z: input().X as HostTensor }), /feed 'Z' is not a model input/);
       await rejectsOneLine(
         s.run({ X: { type: 'float32', dims: [1, 1, 4, 3], data: new Float32Array(16) } }),
         /feed 'X' has 16 elements but dims \[1, 1, 4, 3\] need 12/,

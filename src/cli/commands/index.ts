@@ -5,7 +5,9 @@ import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { gradCommand } from './grad.js';
 import { optimizeCommand } from './optimize.js';
+import { mergeCommand } from './merge.js';
+import { demoCommand } from './demo.js';
 import { zooCommand } from './zoo.js';
 
 /** The command table: one row per command, each in its own file. */
-export const COMMANDS: readonly Command[] = [zooCommand, inspectCommand, profileCommand, optimizeCommand, trainCommand, evalCommand, gradCommand];
+export const COMMANDS: readonly Command[] = [demoCommand, zooCommand, inspectCommand, profileCommand, optimizeCommand, mergeCommand, trainCommand, evalCommand, gradCommand];

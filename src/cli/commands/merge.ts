@@ -1,0 +1,92 @@
+import { mergeAndRetrain, type RebirthInit, type RetrainMode } from '../../rebirth/retrain.js';
+import { applyMerges, timeModels, type MergeOptions } from '../../rebirth/plan.js';
+import { encodeModel } from '../../onnx/encode.js';
+import { saveModel } from '../../onnx/file.js';
+import { formatPercent, formatTable } from '../../util/format.js';
+import { RebirthError } from '../../errors.js';
+import { resolveModel } from '../models.js';
+import { resolveData } from '../data.js';
+import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
+
+export const mergeCommand: Command = {
+  name: 'merge',
+  summary: 'DeepRebirth: streamline (conv+LRN+pool -> strided conv) and branch (Inception) merging, with retraining',
+  usage: 'rebirth merge MODEL -o OUT [--streamline] [--branch] [--only conv1,inception_3a] [--init xavier|inherit|fit] ' +
+    '[--retrain paper|distill|none] [--data fashion-mnist|DIR] [--epochs N] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
+    '[--limit N] [--runs N] [--threads N] [--explain] [--json]',
+  options: {
+    output: { type: 'string', short: 'o' }, streamline: { type: 'boolean' }, branch: { type: 'boolean' }, only: { type: 'string' },
+    init: { type: 'string' }, retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
+    kernel: { type: 'string' }, 'reducer-ratio': { type: 'string' }, limit: { type: 'string' }, runs: { type: 'string' },
+    threads: { type: 'string' }, seed: { type: 'string' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
+  },
+  async run(args) {
+    const spec = positional(args, 0, 'MODEL', mergeCommand);
+    const out = optString(args, 'output');
+    if (!out) throw new RebirthError(`rebirth merge: missing -o OUT; usage: ${mergeCommand.usage}`);
+    if (!spec.startsWith('zoo:')) checkOutput(out, [spec]);
+    const both = !optFlag(args, 'streamline') && !optFlag(args, 'branch');
+    const retrain = optChoice<RetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], 'none');
+    const init = optChoice<RebirthInit>(args, 'init', ['xavier', 'inherit', 'fit'], retrain === 'paper' ? 'xavier' : 'inherit');
+    const only = optString(args, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
+    const merge: MergeOptions = {
+      streamline: both || optFlag(args, 'streamline'),
+      branch: both || optFlag(args, 'branch'),
+      kernel: optChoice(args, 'kernel', ['cover', 'keep'] as const, 'cover'),
+      reducerRatio: optNumber(args, 'reducer-ratio', 0.5, { min: 0.05, max: 1 }),
+      ...(only ? { only } : {}),
+    };
+    const threads = optInt(args, 'threads', 2, { min: 1, max: 64 });
+    const seed = optInt(args, 'seed', 1, { min: 0 });
+    const { model, file } = resolveModel(spec);
+    const dataSpec = optString(args, 'data');
+    if ((retrain !== 'none' || init === 'fit') && dataSpec === undefined) {
+      throw new RebirthError(`--retrain ${retrain} / --init ${init} needs --data fashion-mnist (or DIR)`);
+    }
+    const limit = args.values.limit === undefined ? undefined : optInt(args, 'limit', 0, { min: 1 });
+    let result;
+    let accuracy: { before: number; after: number; steps: Array<{ step: string; top1: number }> } | null = null;
+    if (dataSpec !== undefined) {
+      const r = await mergeAndRetrain(model, {
+        mode: retrain, merge, init, seed, threads,
+        train: resolveData(dataSpec, 'train', limit), test: resolveData(dataSpec, 'test', limit),
+        epochs: optNumber(args, 'epochs', 1, { min: 0.01 }), lr: optNumber(args, 'lr', 0.005, { min: 0 }),
+        progress: !optFlag(args, 'json'),
+      });
+      result = { model: r.model, merges: r.merges, refused: r.refused };
+      accuracy = { before: r.accuracy.before, after: r.accuracy.after, steps: r.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) };
+    } else {
+      const r = applyMerges(model, { ...merge, init: init === 'fit' ? 'inherit' : init, seed });
+      result = { model: r.model, merges: r.merges, refused: r.refused };
+    }
+    const runs = optInt(args, 'runs', 20, { min: 1 });
+    const latencyMs: Record<string, { before: number; after: number }> = {};
+    for (const backend of ['node', 'wasm'] as const) {
+      const t = await timeModels({ before: encodeModel(model), after: encodeModel(result.model) }, { backend, threads: 1, runs });
+      latencyMs[backend] = { before: t.before?.medianMs ?? NaN, after: t.after?.medianMs ?? NaN };
+    }
+    saveModel(result.model, out, { protect: file ? [file] : [] });
+    const report = {
+      merges: result.merges.map((m) => ({ name: m.name, kind: m.kind, layers: m.layers, description: m.description })),
+      ...(optFlag(args, 'explain') ? { refused: result.refused } : {}),
+      accuracy, latencyMs, output: out,
+    };
+    if (optFlag(args, 'json')) {
+      printJson(report);
+      return;
+    }
+    const lines: string[] = [];
+    if (result.merges.length === 0) lines.push('no mergeable block found: the model is unchanged');
+    else lines.push(formatTable(['merge', 'kind', 'what'], result.merges.map((m) => [m.name, m.kind, m.description])));
+    if (optFlag(args, 'explain')) for (const r of result.refused) lines.push(`left alone: ${r.name}: ${r.reason}`);
+    if (accuracy) {
+      lines.push('', `top-1 before ${formatPercent(accuracy.before, 2)}, after ${formatPercent(accuracy.after, 2)}`);
+      for (const s of accuracy.steps) lines.push(`  after ${s.step}: ${formatPercent(s.top1, 2)}`);
+    }
+    for (const [b, l] of Object.entries(latencyMs)) {
+      lines.push(`latency ${b} (1 thread): ${l.before.toFixed(2)} ms -> ${l.after.toFixed(2)} ms (${(l.before / l.after).toFixed(2)}x)`);
+    }
+    lines.push(`wrote ${out}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  },
+};
