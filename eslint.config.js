@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/onnx/generated/**', 'eslint.config.js', 'bin/**', 'scripts/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'tmp/**', 'rebirth-demo/**', 'src/onnx/generated/**', 'eslint.config.js', 'bin/**', 'scripts/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -30,8 +30,10 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
     });
     return { values, positionals };
   } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    throw new RebirthError(`rebirth ${cmd.name}: ${msg ?? 'bad arguments'}; usage: ${cmd.usage}`);
+    const msg = (e instanceof Error ? e.message.split('\n')[0] : String(e)) ?? 'bad arguments';
+    const ambiguous = /Option '(--[\w-]+)' argument is ambiguous/.exec(msg);
+    if (ambiguous) throw new RebirthError(`${ambiguous[1]}: a value starting with '-' must be written ${ambiguous[1]}=VALUE`);
+    throw new RebirthError(`rebirth ${cmd.name}: ${msg}; usage: ${cmd.usage}`);
   }
 }
 

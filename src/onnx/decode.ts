@@ -207,8 +207,10 @@ function typedToBytes(
     case 'int32Data':
       t.int32Data.forEach((v, i) => {
         if (width === 4) view.setInt32(i * 4, v, true);
-        else if (width === 2) (signed ? view.setInt16(i * 2, v, true) : view.setUint16(i * 2, v, true));
-        else (signed ? view.setInt8(i, v) : view.setUint8(i, v));
+        else if (width === 2 && signed) view.setInt16(i * 2, v, true);
+        else if (width === 2) view.setUint16(i * 2, v, true);
+        else if (signed) view.setInt8(i, v);
+        else view.setUint8(i, v);
       });
       break;
   }

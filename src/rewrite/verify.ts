@@ -1,7 +1,7 @@
 // Numerical check of a rewrite: run the original and the optimized model on ONNX Runtime with the same
 // inputs (seeded random ones, plus any the caller gives) and compare every graph output.
 import type { Model, ValueInfo } from '../ir/graph.js';
-import { DataType, dataTypeName } from '../ir/tensor.js';
+import { DataType, dataTypeName, halfToFloat } from '../ir/tensor.js';
 import { encodeModel } from '../onnx/encode.js';
 import { Session, type Backend, type HostTensor } from '../runtime/session.js';
 import { Random } from '../util/random.js';
@@ -92,18 +92,10 @@ function floatToHalf(x: number): number {
 
 function numbersOf(t: HostTensor): ArrayLike<number> {
   if (t.type === 'int64' || t.type === 'uint64') return Array.from(t.data as ArrayLike<bigint>, (v) => Number(v));
-  if (t.type === 'float16') return Array.from(t.data, halfBitsToFloat);
+  if (t.type === 'float16') return Array.from(t.data, halfToFloat);
   return t.data;
 }
 
-function halfBitsToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
 
 /** Largest absolute and relative difference between a reference output and a candidate. */
 export function compareOutputs(reference: HostTensor, actual: HostTensor): { maxAbsError: number; maxRelError: number; note?: string } {

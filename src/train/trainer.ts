@@ -193,7 +193,6 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
         best = params;
       }
       history.push(stats);
-      options.onEpoch?.(stats);
       if (options.checkpoint) {
         const arrays = new Map<string, Float32Array>();
         for (const [k, v] of params) arrays.set(`param:${k}`, v);
@@ -211,6 +210,8 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
           optimizer: { kind: state.kind, step: state.step, slotKeys },
         }, arrays);
       }
+      // After the checkpoint, so an interrupted run (Ctrl-C, a callback that throws) resumes from this epoch.
+      options.onEpoch?.(stats);
     }
   } finally {
     await session.release();

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { fromBinary } from '@bufbuild/protobuf';
 import { TensorProtoSchema } from '../../src/onnx/generated/onnx_pb.js';
 import { decodeTensor } from '../../src/onnx/decode.js';
-import { DataType, type Tensor } from '../../src/ir/tensor.js';
+import { DataType, halfToFloat, type Tensor } from '../../src/ir/tensor.js';
 import type { Model } from '../../src/ir/graph.js';
 
 export const SUITE_ROOT = process.env.ONNX_TESTDATA ?? '/usr/share/libonnx-testdata/data';
@@ -114,17 +114,9 @@ function toNumber(v: unknown, f16: boolean): number | string {
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'string') return v;
   const n = Number(v);
-  return f16 ? halfBits(n) : n;
+  return f16 ? halfToFloat(n) : n;
 }
 
-function halfBits(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
 
 /** Run model bytes on ORT with the data set's inputs; returns a failure reason, 'skip: ...', or undefined on success. */
 export async function runCase(bytes: Uint8Array, model: Model, data: DataSet): Promise<string | undefined> {
@@ -160,5 +152,52 @@ export async function runCase(bytes: Uint8Array, model: Model, data: DataSet): P
     return undefined;
   } finally {
     await session.release();
+  }
+}
+
+/**
+ * Run a transformed model's bytes on a case; a mismatch counts against rebirth only if ORT matches the
+ * reference on the untouched original file (random ops, string formatting and a few kernels disagree
+ * with the reference on their own).
+ */
+export async function judgeCase(bytes: Uint8Array, model: Model, data: DataSet, original: Uint8Array, originalModel: Model): Promise<string | undefined> {
+  const why = await runCase(bytes, model, data);
+  if (why !== undefined && !why.startsWith('skip: ') && (await runCase(original, originalModel, data)) !== undefined) {
+    return 'skip: ORT disagrees with the reference outputs on the original file too';
+  }
+  return why;
+}
+
+/** Counts of a suite run, with the commonest skip reasons and the failures, printed as one summary. */
+export class SuiteTally {
+  passed = 0;
+  skipped = 0;
+  readonly failed: string[] = [];
+  private readonly reasons = new Map<string, number>();
+
+  /** Record a runCase/judgeCase verdict. */
+  record(name: string, why: string | undefined): void {
+    if (why === undefined) this.passed++;
+    else if (why.startsWith('skip: ')) this.skip(why.slice(6));
+    else this.failed.push(`${name}: ${why}`);
+  }
+
+  skip(reason: string): void {
+    this.skipped++;
+    const key = reason.replace(/\d+/g, 'N').slice(0, 70);
+    this.reasons.set(key, (this.reasons.get(key) ?? 0) + 1);
+  }
+
+  fail(message: string): void {
+    this.failed.push(message);
+  }
+
+  report(label: string, total: number): string {
+    const top = [...this.reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
+    return [
+      `${label}: ${this.passed} passed, ${this.skipped} skipped, ${this.failed.length} failed of ${total}`,
+      ...top.map(([reason, n]) => `  skipped ${n}: ${reason}`),
+      ...this.failed.slice(0, 20).map((f) => `  FAILED ${f}`),
+    ].join('\n');
   }
 }

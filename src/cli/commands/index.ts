@@ -7,7 +7,8 @@ import { gradCommand } from './grad.js';
 import { optimizeCommand } from './optimize.js';
 import { mergeCommand } from './merge.js';
 import { demoCommand } from './demo.js';
+import { tuckerCommand } from './tucker.js';
 import { zooCommand } from './zoo.js';
 
 /** The command table: one row per command, each in its own file. */
-export const COMMANDS: readonly Command[] = [demoCommand, zooCommand, inspectCommand, profileCommand, optimizeCommand, mergeCommand, trainCommand, evalCommand, gradCommand];
+export const COMMANDS: readonly Command[] = [demoCommand, zooCommand, inspectCommand, profileCommand, optimizeCommand, mergeCommand, tuckerCommand, trainCommand, evalCommand, gradCommand];
