@@ -2,7 +2,7 @@
 import type { Model } from '../ir/graph.js';
 import { RebirthError } from '../errors.js';
 import { buildAlexNet } from './alexnet.js';
-import { buildGoogLeNet, buildGoogLeNetMini } from './googlenet.js';
+import { buildGoogLeNet, buildGoogLeNetBn, buildGoogLeNetMini } from './googlenet.js';
 import type { ZooOptions } from './options.js';
 import { buildResNet } from './resnet.js';
 
@@ -24,6 +24,10 @@ export const ZOO: Readonly<Record<string, ZooEntry>> = Object.freeze({
   googlenet: {
     description: 'BVLC GoogLeNet (Caffe bvlc_googlenet, no auxiliary classifiers), 3x224x224, 1000 classes, ~7.0M params',
     input: IMAGENET, output: PROB, classes: 1000, build: buildGoogLeNet,
+  },
+  'googlenet-bn': {
+    description: 'GoogLeNet with Conv+BatchNorm+ReLU and no LRN (torchvision layout, BVLC widths), 3x224x224, 1000 classes',
+    input: IMAGENET, output: PROB, classes: 1000, build: buildGoogLeNetBn,
   },
   'googlenet-mini': {
     description: 'GoogLeNet structure for Fashion-MNIST: raw [0,1] pixels 1x28x28, 10 classes, logits output, ~0.3M params',
