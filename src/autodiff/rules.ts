@@ -52,29 +52,21 @@ function outShape(ctx: GradContext): ReturnType<GradContext['shapeOf']> {
   return ctx.shapeOf(output(ctx, 0)) ?? broadcastShapes(ctx.inputs.map((i) => ctx.shapeOf(i)));
 }
 
-const add: GradRule = {
-  grad: (ctx) => {
-    const dy = ctx.gradOut(0);
-    if (!dy) return [null, null];
-    const shape = outShape(ctx);
-    return [
-      ctx.needs(0) ? ctx.sumToShape(dy, input(ctx, 0), shape) : null,
-      ctx.needs(1) ? ctx.sumToShape(dy, input(ctx, 1), shape) : null,
-    ];
-  },
-};
+/** Add and Sub: dA = sumToShape(dY, A), dB = +/- sumToShape(dY, B) (broadcast inputs get reduced sums). */
+function addLike(negateB: boolean): GradRule {
+  return {
+    grad: (ctx) => {
+      const dy = ctx.gradOut(0);
+      if (!dy) return [null, null];
+      const shape = outShape(ctx);
+      const db = ctx.needs(1) ? ctx.sumToShape(dy, input(ctx, 1), shape) : null;
+      return [ctx.needs(0) ? ctx.sumToShape(dy, input(ctx, 0), shape) : null, db && negateB ? ctx.neg(db) : db];
+    },
+  };
+}
 
-const sub: GradRule = {
-  grad: (ctx) => {
-    const dy = ctx.gradOut(0);
-    if (!dy) return [null, null];
-    const shape = outShape(ctx);
-    return [
-      ctx.needs(0) ? ctx.sumToShape(dy, input(ctx, 0), shape) : null,
-      ctx.needs(1) ? ctx.neg(ctx.sumToShape(dy, input(ctx, 1), shape)) : null,
-    ];
-  },
-};
+const add = addLike(false);
+const sub = addLike(true);
 
 const mul: GradRule = {
   grad: (ctx) => {
