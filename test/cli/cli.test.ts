@@ -13,11 +13,13 @@ import { floatTensor } from '../../src/ir/tensor.js';
 import { saveModel } from '../../src/onnx/file.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 
-const bin = path.join(import.meta.dirname, '..', '..', 'src', 'cli', 'bin.ts');
+const root = path.join(import.meta.dirname, '..', '..');
+const bin = path.join(root, 'src', 'cli', 'bin.ts');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebirth-cli-'));
 
 function rebirth(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], { encoding: 'utf8', timeout: 120_000, cwd: dir, input: '' });
+  // cwd is the repository, where `--import tsx` resolves; files live in the temp dir (absolute paths).
+  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], { encoding: 'utf8', timeout: 120_000, cwd: root, input: '' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -42,9 +44,9 @@ function convModel(channelsIn: number, weightChannels: number): string {
 test('bad input: one-line errors naming the file, node or option', () => {
   fs.writeFileSync(path.join(dir, 'text.onnx'), 'not a model at all\n');
   fs.writeFileSync(path.join(dir, 'cut.onnx'), encodeModel(modelOf(new GraphBuilder('g').graph)).slice(0, 3));
-  expectOneLineError(rebirth('inspect', 'missing.onnx'), /missing\.onnx: no such file/);
-  expectOneLineError(rebirth('inspect', 'text.onnx'), /text\.onnx is not (a valid ONNX file|an ONNX model)/);
-  expectOneLineError(rebirth('inspect', 'cut.onnx'), /cut\.onnx is not (a valid ONNX file|an ONNX model)/);
+  expectOneLineError(rebirth('inspect', path.join(dir, 'missing.onnx')), /missing\.onnx: no such file/);
+  expectOneLineError(rebirth('inspect', path.join(dir, 'text.onnx')), /text\.onnx is not (a valid ONNX file|an ONNX model)/);
+  expectOneLineError(rebirth('inspect', path.join(dir, 'cut.onnx')), /cut\.onnx is not (a valid ONNX file|an ONNX model)/);
   expectOneLineError(rebirth('inspect', convModel(3, 2)), /node 'conv_a' \(Conv\)/);
   expectOneLineError(rebirth('profile', 'zoo:googlenet-mini', '--backend', 'gpu'), /--backend must be one of node, wasm/);
   expectOneLineError(rebirth('profile', 'zoo:googlenet-mini', '--runs', '0'), /--runs must be a whole number from 1/);
@@ -53,7 +55,7 @@ test('bad input: one-line errors naming the file, node or option', () => {
   expectOneLineError(rebirth('profile', 'zoo:nosuchnet'), /nosuchnet.*googlenet/);
   expectOneLineError(rebirth('inspect', 'zoo:googlenet-mini', '--frobnicate'), /frobnicate/);
   expectOneLineError(rebirth('nosuchcommand'), /unknown command 'nosuchcommand'/);
-  expectOneLineError(rebirth('train', 'zoo:googlenet-mini', '--data', path.join(dir, 'nodata'), '-o', 'x.onnx'), /Fashion-MNIST not found in .*nodata.*apt-get install dataset-fashion-mnist/);
+  expectOneLineError(rebirth('train', 'zoo:googlenet-mini', '--data', path.join(dir, 'nodata'), '-o', path.join(dir, 'x.onnx')), /Fashion-MNIST not found in .*nodata.*apt-get install dataset-fashion-mnist/);
 });
 
 test('an op ORT cannot run is named in a one-line error', () => {
@@ -66,7 +68,7 @@ test('an op ORT cannot run is named in a one-line error', () => {
 });
 
 test('--verbose shows the stack trace', () => {
-  const r = rebirth('inspect', 'missing.onnx', '--verbose');
+  const r = rebirth('inspect', path.join(dir, 'missing.onnx'), '--verbose');
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /\n\s+at /);
 });
