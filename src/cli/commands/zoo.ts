@@ -5,7 +5,7 @@ import { optInt, optString, positional, type Command } from '../command.js';
 
 export const zooCommand: Command = {
   name: 'zoo',
-  summary: 'write a built-in network (googlenet, alexnet, resnet50, resnet152, googlenet-mini) as ONNX',
+  summary: 'write a built-in network (googlenet, googlenet-bn, googlenet-mini, alexnet, resnet50, resnet152) as ONNX',
   usage: 'rebirth zoo NAME -o FILE [--batch N] [--seed N]',
   options: { output: { type: 'string', short: 'o' }, batch: { type: 'string' }, seed: { type: 'string' } },
   run(args) {
