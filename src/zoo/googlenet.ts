@@ -75,6 +75,17 @@ export function inception(net: NetBuilder, x: string, s: InceptionSpec, bn = fal
 
 const CEIL_POOL = { kernel: 3, stride: 2, ceil: true } as const;
 
+/** The modules in order, with GoogLeNet's stride-2 pools after 3b (pool3) and 4e (pool4) where present. */
+function inceptionStack(net: NetBuilder, input: string, specs: readonly InceptionSpec[], bn = false): string {
+  let x = input;
+  for (const s of specs) {
+    x = inception(net, x, s, bn);
+    if (s.name === 'inception_3b') x = net.maxPool('pool3/3x3_s2', x, CEIL_POOL);
+    if (s.name === 'inception_4e') x = net.maxPool('pool4/3x3_s2', x, CEIL_POOL);
+  }
+  return x;
+}
+
 /** BVLC GoogLeNet: input `data` Nx3x224x224, output `prob` (softmax over `classes`). */
 export function buildGoogLeNet(options: ZooOptions = {}): Model {
   const opts = resolveZooOptions('googlenet', options, 1000);
@@ -87,11 +98,7 @@ export function buildGoogLeNet(options: ZooOptions = {}): Model {
   x = net.relu('conv2/relu_3x3', net.conv('conv2/3x3', x, { out: 192, kernel: 3, pad: 1, init: 'he' }));
   x = net.lrn('conv2/norm2', x);
   x = net.maxPool('pool2/3x3_s2', x, CEIL_POOL);
-  for (const s of GOOGLENET_INCEPTIONS) {
-    x = inception(net, x, s);
-    if (s.name === 'inception_3b') x = net.maxPool('pool3/3x3_s2', x, CEIL_POOL);
-    if (s.name === 'inception_4e') x = net.maxPool('pool4/3x3_s2', x, CEIL_POOL);
-  }
+  x = inceptionStack(net, x, GOOGLENET_INCEPTIONS);
   x = net.averagePool('pool5/7x7_s1', x, { kernel: 7, stride: 1 });
   x = net.dropout('pool5/drop_7x7_s1', x, 0.4);
   x = net.flatten('loss3/flatten', x);
@@ -117,11 +124,7 @@ export function buildGoogLeNetBn(options: ZooOptions = {}): Model {
   x = convBnRelu('conv2/3x3_reduce', x, { out: 64, kernel: 1 });
   x = convBnRelu('conv2/3x3', x, { out: 192, kernel: 3, pad: 1 });
   x = net.maxPool('pool2/3x3_s2', x, CEIL_POOL);
-  for (const s of GOOGLENET_INCEPTIONS) {
-    x = inception(net, x, s, true);
-    if (s.name === 'inception_3b') x = net.maxPool('pool3/3x3_s2', x, CEIL_POOL);
-    if (s.name === 'inception_4e') x = net.maxPool('pool4/3x3_s2', x, CEIL_POOL);
-  }
+  x = inceptionStack(net, x, GOOGLENET_INCEPTIONS, true);
   x = net.globalAveragePool('pool5/global', x);
   x = net.dropout('pool5/drop', x, 0.2);
   x = net.flatten('loss3/flatten', x);
@@ -153,10 +156,7 @@ export function buildGoogLeNetMini(options: ZooOptions = {}): Model {
   x = net.relu('conv2/relu_3x3', net.conv('conv2/3x3', x, { out: 96, kernel: 3, pad: 1, init: 'he' }));
   x = net.lrn('conv2/norm2', x);
   x = net.maxPool('pool2/3x3_s2', x, CEIL_POOL);
-  for (const s of GOOGLENET_MINI_INCEPTIONS) {
-    x = inception(net, x, s);
-    if (s.name === 'inception_3b') x = net.maxPool('pool3/3x3_s2', x, CEIL_POOL);
-  }
+  x = inceptionStack(net, x, GOOGLENET_MINI_INCEPTIONS);
   x = net.globalAveragePool('pool5/global', x);
   x = net.dropout('pool5/drop', x, 0.4);
   x = net.flatten('loss3/flatten', x);
