@@ -107,6 +107,14 @@ function pads(geo: { padsBegin: readonly number[]; padsEnd: readonly number[] })
   return [...geo.padsBegin, ...geo.padsEnd];
 }
 
+/** Operands and static geometry shared by the Conv and ConvTranspose gradients. */
+function convOperands(ctx: GradContext): { x: string; w: string; channels: number; spatial: number[]; ws: number[]; kernel: number[]; group: number } {
+  const [x, w] = ctx.inputs as [string, string];
+  const { channels, spatial } = ncSpatial(ctx, x, 'build its gradient');
+  const ws = ctx.requireStatic(w, 'build its gradient');
+  return { x, w, channels, spatial, ws, kernel: getInts(ctx.node, 'kernel_shape') ?? ws.slice(2), group: groupOf(ctx.node) };
+}
+
 /**
  * Conv: Y = conv(X, W) + B.
  * dX is ConvTranspose(dY, W) with the same strides/dilations/group, pads_begin kept and the end chosen so the
@@ -115,11 +123,7 @@ function pads(geo: { padsBegin: readonly number[]; padsEnd: readonly number[] })
 export function convGrad(ctx: GradContext): Grads {
   const dy = ctx.gradOut(0);
   if (!dy) return [null, null, null];
-  const [x, w] = ctx.inputs as [string, string];
-  const { channels, spatial } = ncSpatial(ctx, x, 'build its gradient');
-  const ws = ctx.requireStatic(w, 'build its gradient');
-  const kernel = getInts(ctx.node, 'kernel_shape') ?? ws.slice(2);
-  const group = groupOf(ctx.node);
+  const { x, w, channels, spatial, ws, kernel, group } = convOperands(ctx);
   const geo = windowGeometry(ctx.node, spatial, kernel);
   const outSp = outputSpatial(geo, spatial, false);
   const grads: Grads = [null, null, null];
@@ -146,11 +150,7 @@ export function convGrad(ctx: GradContext): Grads {
 export function convTransposeGrad(ctx: GradContext): Grads {
   const dy = ctx.gradOut(0);
   if (!dy) return [null, null, null];
-  const [x, w] = ctx.inputs as [string, string];
-  const { channels, spatial } = ncSpatial(ctx, x, 'build its gradient');
-  const ws = ctx.requireStatic(w, 'build its gradient');
-  const kernel = getInts(ctx.node, 'kernel_shape') ?? ws.slice(2);
-  const group = groupOf(ctx.node);
+  const { x, w, channels, spatial, ws, kernel, group } = convOperands(ctx);
   const geo = convTransposeGeometry(ctx.node, spatial, kernel);
   const sp = range(2, 2 + spatial.length);
   const grads: Grads = [null, null, null];
