@@ -8,6 +8,8 @@ export type { KernelMode, StreamlineMatch, StreamlineOptions } from './streamlin
 export { matchInception, buildBranch } from './branch.js';
 export type { BranchLayout, BranchMatch, BranchOptions } from './branch.js';
 export { foldPools, learningRateMultipliers, projectThrough, topChannelsByNorm } from './init.js';
-export type { Exactness, InitMethod, RebirthFitter, RebirthLayer } from './init.js';
+export type { Exactness, InitMethod, RebirthLayer } from './init.js';
+export { fitRebirthLayers } from './fit.js';
+export type { FitOptions, FitReport } from './fit.js';
 export { composeWindows, solvePadEnd, windowOutputSize } from './geometry.js';
 export type { Window1D } from './geometry.js';

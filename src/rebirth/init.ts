@@ -10,12 +10,10 @@
  *   and a documented approximation elsewhere (max pool, LRN, thinned reducers). Each RebirthLayer says
  *   which (`exactness`, `note`).
  *
- * Fitting rebirth layers on calibration data is left to the training engine: every RebirthLayer names
- * the value it has to reproduce (`target`, which has the same name and shape in the original and the
- * merged model), so a fitter can run the original model for targets and train `params` to match;
- * `learningRateMultipliers` gives the paper's 10x rate for them in ordinary retraining.
+ * Fitting rebirth layers on calibration data (init 'fit') is src/rebirth/fit.ts: every RebirthLayer
+ * names the value it has to reproduce (`target`, which has the same name and shape in the original and
+ * the merged model); `learningRateMultipliers` gives the paper's 10x rate for them in retraining.
  */
-import type { Model } from '../ir/graph.js';
 import { floatTensor, type Tensor } from '../ir/tensor.js';
 import { gram, matmulTransB, fromArray, type Matrix } from '../linalg/matrix.js';
 import { paramRandom, xavierUniform } from '../zoo/init.js';
@@ -56,13 +54,6 @@ export function learningRateMultipliers(layers: readonly RebirthLayer[], factor 
   for (const l of layers) for (const p of l.params) out.set(p, factor);
   return out;
 }
-
-/**
- * The hook for data-driven initialisation: given the merged model and its rebirth layers, return the
- * model with the layers' params fitted (e.g. by minimising ||block(x) - original_target(x)||^2 over
- * calibration inputs with the training engine). Implemented by the trainer, not here.
- */
-export type RebirthFitter = (merged: Model, original: Model, layers: readonly RebirthLayer[]) => Promise<Model>;
 
 /** Seeded Glorot-uniform weight tensor. */
 export function xavierTensor(name: string, dims: number[], seed: number): Tensor {

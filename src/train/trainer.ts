@@ -41,6 +41,11 @@ export interface TrainOptions {
   /** Show a progress bar (default true). */
   progress?: boolean;
   onEpoch?: (stats: EpochStats) => void;
+  /**
+   * On a non-finite loss, stop and return the best weights so far (the best evaluated epoch, or the
+   * starting weights before any) with `diverged` set, instead of throwing.
+   */
+  stopOnDivergence?: boolean;
 }
 
 export interface EpochStats {
@@ -57,6 +62,8 @@ export interface TrainResult {
   model: Model;
   history: EpochStats[];
   bestEpoch: number;
+  /** Set when `stopOnDivergence` stopped training. */
+  diverged?: { epoch: number; step: number; loss: number; message: string };
 }
 
 interface CheckpointMeta {
@@ -124,8 +131,10 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
   }
 
   const [c, h, w] = data.shape;
+  const initial = options.stopOnDivergence ? new Map([...params].map(([k, v]) => [k, Float32Array.from(v)])) : undefined;
+  let diverged: TrainResult['diverged'];
   try {
-    for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
+    epochs: for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
       const bar = options.progress === false ? undefined
         : new Progress({ total: stepsPerEpoch * options.batchSize, label: `epoch ${epoch + 1}/${options.epochs}`, unit: 'img' });
       const started = performance.now();
@@ -155,10 +164,12 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
         const out = await session.run(feeds);
         const lossValue = scalar(out[tg.lossOutput]?.data);
         if (!Number.isFinite(lossValue)) {
-          throw new RebirthError(
-            `loss became ${lossValue} at epoch ${epoch + 1}, step ${step + 1}` +
-            `${options.checkpoint && fs.existsSync(options.checkpoint) ? `; the last good checkpoint is ${options.checkpoint}` : ''}; lower --lr`,
-          );
+          const message = `loss became ${lossValue} at epoch ${epoch + 1}, step ${step + 1}` +
+            `${options.checkpoint && fs.existsSync(options.checkpoint) ? `; the last good checkpoint is ${options.checkpoint}` : ''}; lower --lr`;
+          if (!initial) throw new RebirthError(message);
+          bar?.done();
+          diverged = { epoch: epoch + 1, step: step + 1, loss: lossValue, message };
+          break epochs;
         }
         const grads = new Map<string, Float32Array>();
         for (const [param, gradName] of Object.entries(tg.gradOutputs)) {
@@ -190,7 +201,8 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
         }
       } else {
         bestEpoch = epoch + 1;
-        best = params;
+        // A copy only when a later divergence could need this epoch's weights back.
+        best = initial ? new Map([...params].map(([k, v]) => [k, Float32Array.from(v)])) : params;
       }
       history.push(stats);
       if (options.checkpoint) {
@@ -215,6 +227,10 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
     }
   } finally {
     await session.release();
+  }
+  if (diverged) {
+    writeParams(model, best.size ? best : (initial ?? params));
+    return { model, history, bestEpoch, diverged };
   }
   writeParams(model, best.size ? best : params);
   return { model, history, bestEpoch };

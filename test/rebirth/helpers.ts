@@ -1,6 +1,6 @@
 // Tiny hand-built graphs for the merge tests, and a way to run them on onnxruntime-node.
 import * as ort from 'onnxruntime-node';
-import type { Model } from '../../src/ir/graph.js';
+import type { Dim, Model } from '../../src/ir/graph.js';
 import { GraphBuilder, modelOf } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/encode.js';
@@ -13,7 +13,7 @@ export class TinyNet {
     this.rng = new Random(seed);
   }
 
-  input(shape: number[], name = 'x'): string {
+  input(shape: Dim[], name = 'x'): string {
     return this.b.input(name, shape);
   }
 
@@ -97,3 +97,13 @@ export function channels(t: RunResult, from: number, to: number): Float32Array {
   const plane = (t.dims[2] ?? 1) * (t.dims[3] ?? 1);
   return t.data.slice(from * plane, to * plane);
 }
+
+/** GoogLeNet conv1 in miniature: conv 7x7/2 p3 -> ReLU -> max pool 3x3/2 ceil -> LRN. */
+export function conv1Like(size: number, batch: Dim = 1): Model {
+  const t = new TinyNet(3);
+  const x = t.input([batch, 3, size, size]);
+  const c = t.relu('conv1/relu_7x7', t.conv('conv1/7x7_s2', x, 3, 8, 7, { stride: 2, pad: 3 }));
+  const p = t.pool('MaxPool', 'pool1/3x3_s2', c, 3, 2, { ceil: true });
+  return t.model([t.lrn('pool1/norm1', p)]);
+}
+

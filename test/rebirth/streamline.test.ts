@@ -3,19 +3,10 @@ import assert from 'node:assert/strict';
 import { applyMerges, planMerges } from '../../src/rebirth/plan.js';
 import { getInts } from '../../src/ir/attributes.js';
 import { tensorToFloat32 } from '../../src/ir/tensor.js';
-import { TinyNet, maxAbsDiff, randomInput, runOrt } from './helpers.js';
+import { TinyNet, conv1Like, maxAbsDiff, randomInput, runOrt } from './helpers.js';
 
 function opTypes(nodes: ReadonlyArray<{ opType: string }>): string[] {
   return nodes.map((n) => n.opType);
-}
-
-/** GoogLeNet conv1 in miniature: conv 7x7/2 p3 -> ReLU -> max pool 3x3/2 ceil -> LRN. */
-function conv1Like(size: number): ReturnType<TinyNet['model']> {
-  const t = new TinyNet(3);
-  const x = t.input([1, 3, size, size]);
-  const c = t.relu('conv1/relu_7x7', t.conv('conv1/7x7_s2', x, 3, 8, 7, { stride: 2, pad: 3 }));
-  const p = t.pool('MaxPool', 'pool1/3x3_s2', c, 3, 2, { ceil: true });
-  return t.model([t.lrn('pool1/norm1', p)]);
 }
 
 test('conv+relu+pool+lrn becomes one strided conv + relu with the same output shape on ORT', async () => {

@@ -85,3 +85,21 @@ test('a diverging run stops with a message that names the step and keeps the che
     (e: unknown) => e instanceof RebirthError && /loss became (NaN|Infinity|-Infinity) at epoch \d+, step \d+.*lower --lr/.test(e.message),
   );
 });
+
+test('stopOnDivergence returns the best weights so far instead of throwing', async () => {
+  const data = blobs(64, 8);
+  const start = weights(tinyNet(7));
+  // Diverges in the first epoch: nothing better than the starting weights exists.
+  const first = await train(tinyNet(7), data, { ...base, lr: 1e12, stopOnDivergence: true });
+  assert.match(first.diverged?.message ?? '', /loss became .* at epoch 1, step \d+/);
+  assert.deepEqual(weights(first.model), start);
+  // A sane first epoch, then a blow-up (lr multiplied after epoch 1 through a callback-free schedule):
+  // the returned weights are epoch 1's, which evaluate finite.
+  const twoPhase = await train(tinyNet(7), data, {
+    ...base, epochs: 3, lr: 0.05, stopOnDivergence: true, evalData: blobs(32, 9),
+    schedule: { config: { kind: 'step', stepSize: 4, gamma: 1e14 }, warmupSteps: 0 },
+  });
+  assert.ok(twoPhase.diverged, 'the run diverged');
+  assert.ok(twoPhase.bestEpoch >= 1);
+  for (const w of weights(twoPhase.model)) assert.ok(w.every(Number.isFinite), 'best weights are finite');
+});

@@ -6,6 +6,7 @@ import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { resolveData } from '../data.js';
+import type { FitReport } from '../../rebirth/fit.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const mergeCommand: Command = {
@@ -13,12 +14,13 @@ export const mergeCommand: Command = {
   summary: 'DeepRebirth: streamline (conv+LRN+pool -> strided conv) and branch (Inception) merging, with retraining',
   usage: 'rebirth merge MODEL -o OUT [--streamline] [--branch] [--only conv1,inception_3a] [--init xavier|inherit|fit] ' +
     '[--retrain paper|distill|none] [--data fashion-mnist|DIR] [--epochs N] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
-    '[--limit N] [--runs N] [--threads N] [--explain] [--json]',
+    '[--rebirth-lr-factor F] [--fit-images N] [--checkpoint FILE] [--limit N] [--runs N] [--threads N] [--explain] [--json]',
   options: {
     output: { type: 'string', short: 'o' }, streamline: { type: 'boolean' }, branch: { type: 'boolean' }, only: { type: 'string' },
     init: { type: 'string' }, retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
     kernel: { type: 'string' }, 'reducer-ratio': { type: 'string' }, limit: { type: 'string' }, runs: { type: 'string' },
     threads: { type: 'string' }, seed: { type: 'string' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
+    'rebirth-lr-factor': { type: 'string' }, 'fit-images': { type: 'string' }, checkpoint: { type: 'string' },
   },
   async run(args) {
     const spec = positional(args, 0, 'MODEL', mergeCommand);
@@ -44,7 +46,11 @@ export const mergeCommand: Command = {
       throw new RebirthError(`--retrain ${retrain} / --init ${init} needs --data fashion-mnist (or DIR)`);
     }
     const limit = args.values.limit === undefined ? undefined : optInt(args, 'limit', 0, { min: 1 });
+    const checkpoint = optString(args, 'checkpoint');
+    if (checkpoint) checkOutput(checkpoint, [spec, out]);
     let result;
+    let fits: FitReport[] = [];
+    let diverged: string | undefined;
     let accuracy: { before: number; after: number; steps: Array<{ step: string; top1: number }> } | null = null;
     if (dataSpec !== undefined) {
       const r = await mergeAndRetrain(model, {
@@ -52,8 +58,14 @@ export const mergeCommand: Command = {
         train: resolveData(dataSpec, 'train', limit), test: resolveData(dataSpec, 'test', limit),
         epochs: optNumber(args, 'epochs', 1, { min: 0.01 }), lr: optNumber(args, 'lr', 0.005, { min: 0 }),
         progress: !optFlag(args, 'json'),
+        fitImages: optInt(args, 'fit-images', 1024, { min: 1 }),
+        ...(args.values['rebirth-lr-factor'] === undefined ? {} : { rebirthLrFactor: optNumber(args, 'rebirth-lr-factor', 10, { min: 0 }) }),
+        ...(checkpoint ? { checkpoint } : {}),
       });
       result = { model: r.model, merges: r.merges, refused: r.refused };
+      fits = r.fits;
+      diverged = r.diverged;
+      if (diverged) process.stderr.write(`warning: retraining diverged (${diverged})\n`);
       accuracy = { before: r.accuracy.before, after: r.accuracy.after, steps: r.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) };
     } else {
       const r = applyMerges(model, { ...merge, init: init === 'fit' ? 'inherit' : init, seed });
@@ -69,7 +81,7 @@ export const mergeCommand: Command = {
     const report = {
       merges: result.merges.map((m) => ({ name: m.name, kind: m.kind, layers: m.layers, description: m.description })),
       ...(optFlag(args, 'explain') ? { refused: result.refused } : {}),
-      accuracy, latencyMs, output: out,
+      accuracy, ...(fits.length ? { fits } : {}), ...(diverged ? { diverged } : {}), latencyMs, output: out,
     };
     if (optFlag(args, 'json')) {
       printJson(report);
@@ -79,6 +91,9 @@ export const mergeCommand: Command = {
     if (result.merges.length === 0) lines.push('no mergeable block found: the model is unchanged');
     else lines.push(formatTable(['merge', 'kind', 'what'], result.merges.map((m) => [m.name, m.kind, m.description])));
     if (optFlag(args, 'explain')) for (const r of result.refused) lines.push(`left alone: ${r.name}: ${r.reason}`);
+    for (const f of fits) {
+      lines.push(f.fitted ? `fit ${f.node}: block-output error ${f.errorBefore.toFixed(3)} -> ${f.errorAfter.toFixed(3)} (${f.rows} rows)` : `fit ${f.node}: kept (${f.reason ?? ''})`);
+    }
     if (accuracy) {
       lines.push('', `top-1 before ${formatPercent(accuracy.before, 2)}, after ${formatPercent(accuracy.after, 2)}`);
       for (const s of accuracy.steps) lines.push(`  after ${s.step}: ${formatPercent(s.top1, 2)}`);
