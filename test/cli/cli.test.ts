@@ -7,29 +7,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { GraphBuilder, modelOf } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
 import { saveModel } from '../../src/onnx/file.js';
 import { encodeModel } from '../../src/onnx/encode.js';
+import { expectOneLineError, rebirth } from './run.js';
 
-const root = path.join(import.meta.dirname, '..', '..');
-const bin = path.join(root, 'src', 'cli', 'bin.ts');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebirth-cli-'));
-
-function rebirth(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  // cwd is the repository, where `--import tsx` resolves; files live in the temp dir (absolute paths).
-  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], { encoding: 'utf8', timeout: 120_000, cwd: root, input: '' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function expectOneLineError(r: ReturnType<typeof rebirth>, pattern: RegExp): void {
-  assert.notEqual(r.code, 0, 'exit code must be non-zero');
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
-  assert.match(lines[0] ?? '', pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace without --verbose');
-}
 
 function convModel(channelsIn: number, weightChannels: number): string {
   const b = new GraphBuilder('m');

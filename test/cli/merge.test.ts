@@ -7,20 +7,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { GraphBuilder, modelOf } from '../../src/ir/builder.js';
 import { DataType, floatTensor, tensorToFloat32 } from '../../src/ir/tensor.js';
 import { loadModel, saveModel } from '../../src/onnx/file.js';
+import { expectOneLineError, rebirth, root } from './run.js';
 
-const root = path.join(import.meta.dirname, '..', '..');
-const bin = path.join(root, 'src', 'cli', 'bin.ts');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebirth-merge-'));
 const teacher = path.join(root, 'models', 'googlenet-mini.onnx');
-
-function rebirth(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], { encoding: 'utf8', timeout: 300_000, cwd: root, input: '' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 interface MergeJson {
   merges: Array<{ name: string; kind: string; layers: string[] }>;
@@ -93,9 +86,6 @@ test('bad merge options: one-line errors', () => {
     [['--reducer-ratio', '3'], /--reducer-ratio/],
     [['--checkpoint', teacher, '--retrain', 'distill', '--data', 'fashion-mnist'], /refusing to overwrite the input model/],
   ] as const) {
-    const r = rebirth('merge', teacher, '-o', out, ...args);
-    assert.notEqual(r.code, 0);
-    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, pattern);
+    expectOneLineError(rebirth('merge', teacher, '-o', out, ...args), pattern);
   }
 });

@@ -1,0 +1,28 @@
+// Running the CLI as a user does, for the CLI tests.
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+export const root = path.join(import.meta.dirname, '..', '..');
+const bin = path.join(root, 'src', 'cli', 'bin.ts');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `rebirth ARGS` with no stdin; cwd is the repository, where `--import tsx` resolves (files: absolute paths). */
+export function rebirth(...args: string[]): CliResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], { encoding: 'utf8', timeout: 300_000, cwd: root, input: '' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Bad input: a non-zero exit, exactly one line on stderr matching `pattern`, no stack trace. */
+export function expectOneLineError(r: CliResult, pattern: RegExp): void {
+  assert.notEqual(r.code, 0, 'exit code must be non-zero');
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0] ?? '', pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace without --verbose');
+}
