@@ -16,6 +16,9 @@
  * usage: npx tsx bench/tucker.ts [--runs N] [--backend node|wasm|both] [--ranks vbmf,energy:0.5]
  *                                [--hooi N] [--model FILE] [--limit N]
  *        npx tsx bench/tucker.ts --linalg   (only: time src/linalg on GoogLeNet's largest unfoldings)
+ *        npx tsx bench/tucker.ts --table3 [--runs N] [--backend node|wasm|both] [--fraction F] [--multiple M]
+ *          (only: DeepRebirth's Table 3 columns, original / Tucker / Merge / Merge+Tucker, see
+ *          src/rebirth/tucker-table3.ts)
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -33,6 +36,7 @@ import { Random } from '../src/util/random.js';
 import { gram, transpose, type Matrix } from '../src/linalg/matrix.js';
 import { symmetricEigen } from '../src/linalg/eig.js';
 import { leftSpectrum } from '../src/linalg/svd.js';
+import { googlenetTable3 } from '../src/rebirth/tucker-table3.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,6 +47,9 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'models/googlenet-mini.onnx' },
     limit: { type: 'string', default: '2000' },
     linalg: { type: 'boolean', default: false },
+    table3: { type: 'boolean', default: false },
+    fraction: { type: 'string', default: '0.5' },
+    multiple: { type: 'string', default: '8' },
   },
 });
 const runs = Number(values.runs);
@@ -191,6 +198,27 @@ function modeOne(w: Matrix, cout: number, cin: number, ks: number): Matrix {
 
 if (values.linalg) {
   linalgTimes();
+  process.exit(0);
+}
+
+if (values.table3) {
+  const t0 = performance.now();
+  const fraction = Number(values.fraction);
+  const multiple = Number(values.multiple);
+  const table = await googlenetTable3({ runs, backends, fraction, multiple, onProgress: (m) => console.error(m) });
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(`BVLC GoogLeNet 224x224, batch 1, 1 thread, ORT 'all'; median ms of interleaved runs (${runs} node / ${Math.max(5, runs)} wasm); ` +
+    `Tucker ranks: ${fraction} of each conv's channels rounded to a multiple of ${multiple}, kept where measured faster on the backend; ${seconds.toFixed(0)} s`);
+  console.log('| backend | original | Tucker | Merge | Merge+Tucker | layers kept (Tucker / Merge+Tucker) | GFLOPs (original / Tucker / Merge / Merge+Tucker) |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const b of backends) {
+    const r = table[b];
+    if (!r) continue;
+    const cell = (ms: number): string => `${ms.toFixed(1)} ms (${(r.original / ms).toFixed(2)}x)`;
+    console.log(`| ${b} | ${r.original.toFixed(1)} ms | ${cell(r.tucker)} | ${cell(r.merged)} | ${cell(r.mergedTucker)} | ` +
+      `${r.tuckerLayers.kept}/${r.tuckerLayers.candidates} / ${r.mergedTuckerLayers.kept}/${r.mergedTuckerLayers.candidates} | ` +
+      `${[r.flops.original, r.flops.tucker, r.flops.merged, r.flops.mergedTucker].map((f) => (f / 1e9).toFixed(2)).join(' / ')} |`);
+  }
   process.exit(0);
 }
 

@@ -31,6 +31,14 @@ export { mergeAndRetrain } from './rebirth/retrain.js';
 export type { RetrainOptions, RetrainResult } from './rebirth/retrain.js';
 export { tuckerDecompose } from './rebirth/tucker.js';
 export type { TuckerOptions, TuckerResult } from './rebirth/tucker.js';
+export { tuckerAndRetrain } from './rebirth/tucker-retrain.js';
+export type { TuckerRetrainMode, TuckerRetrainOptions, TuckerRetrainResult } from './rebirth/tucker-retrain.js';
+export { googlenetTable3, fractionRanks } from './rebirth/tucker-table3.js';
+export type { Table3Options, Table3Row } from './rebirth/tucker-table3.js';
+export { fitRebirthLayers } from './rebirth/fit.js';
+export type { FitOptions, FitReport } from './rebirth/fit.js';
+export { finetune } from './train/finetune.js';
+export type { FinetuneOptions } from './train/finetune.js';
 export { runDemo } from './rebirth/demo.js';
 // Training
 export { buildTrainingGraph } from './autodiff/training-graph.js';

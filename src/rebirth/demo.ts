@@ -12,13 +12,20 @@ import { loadFashionMnist } from '../data/fashion-mnist.js';
 import { profileLayers, type LayerProfile } from '../profile/layers.js';
 import { layerChart } from '../profile/report.js';
 import { mergeAndRetrain, type RetrainResult } from './retrain.js';
-import { applyMerges, pairedGain, timeModels } from './plan.js';
-import { buildZooModel } from '../zoo/index.js';
+import { pairedGain, timeModels } from './plan.js';
+import { googlenetTable3, type Table3Row } from './tucker-table3.js';
 import { htmlReport, type ReportSection } from '../report/html.js';
 import { groupedBarChart, lineChart } from '../report/svg.js';
 import { formatPercent } from '../util/format.js';
 import { teacherPath } from '../util/paths.js';
 import { RebirthError } from '../errors.js';
+
+/**
+ * Distillation epochs of the demo: 3 keeps the whole run near 10 minutes on 2 cores (one epoch of
+ * googlenet-mini with the teacher alongside is ~100 s on a quiet machine); docs/deeprebirth.md
+ * section 7 has the accuracy per epoch count, and `--epochs 8` reaches the teacher.
+ */
+export const DEMO_EPOCHS = 3;
 
 export interface DemoOptions {
   outDir: string;
@@ -31,7 +38,7 @@ export interface DemoOptions {
   limit?: number;
   threads?: number;
   runs?: number;
-  /** Also measure BVLC GoogLeNet 224x224 (random weights) original vs merged: the Table 3 analogue. */
+  /** Also measure BVLC GoogLeNet 224x224 (random weights): original, Tucker, Merge, Merge+Tucker (Table 3). */
   googlenet?: boolean;
   log?: (line: string) => void;
 }
@@ -44,7 +51,7 @@ export interface DemoSummary {
   accuracy: { teacher: number; merged: number; steps: Array<{ step: string; top1: number }> };
   latencyMs: Record<'node' | 'wasm', { before: number; after: number; speedup: number }>;
   nonTensorShare: Record<'node' | 'wasm', number>;
-  googlenet?: Record<'node' | 'wasm', { original: number; streamline: number; merged: number }>;
+  googlenet?: Partial<Record<'node' | 'wasm', Table3Row>>;
   seconds: number;
 }
 
@@ -69,7 +76,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   log('2/5 merging (streamline + branch) and retraining against the teacher (Table 2)');
   const result: RetrainResult = await mergeAndRetrain(teacher, {
-    mode: 'distill', init: 'inherit', merge: {}, train, test, epochs: options.epochs ?? 1, threads,
+    mode: 'distill', init: 'inherit', merge: {}, train, test, epochs: options.epochs ?? DEMO_EPOCHS, threads,
     onStep: (s) => log(`  ${s.step}: top-1 ${formatPercent(s.top1, 2)}`),
   });
   const output = path.join(options.outDir, 'googlenet-mini-rebirth.onnx');
@@ -89,8 +96,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
   let googlenet: DemoSummary['googlenet'];
   if (options.googlenet ?? true) {
-    log('4/5 BVLC GoogLeNet 224x224 (random weights): original vs streamline vs streamline+branch (Table 3)');
-    googlenet = await measureGoogLeNet(runs);
+    log('4/5 BVLC GoogLeNet 224x224 (random weights): original, Tucker, Merge, Merge+Tucker (Table 3)');
+    googlenet = await googlenetTable3({ runs: Math.max(5, Math.round(runs / 3)), backends: ['node', 'wasm'], onProgress: (m) => log(`  ${m}`) });
   }
 
   log('5/5 writing the report');
@@ -106,19 +113,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   writeFileAtomic(summary.report, demoReport(summary, profiles, mergedProfile, result));
   writeFileAtomic(path.join(options.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
-}
-
-async function measureGoogLeNet(runs: number): Promise<NonNullable<DemoSummary['googlenet']>> {
-  const original = buildZooModel('googlenet', { batch: 1 });
-  const streamline = applyMerges(original, { branch: false }).model;
-  const merged = applyMerges(original, {}).model;
-  const out = {} as NonNullable<DemoSummary['googlenet']>;
-  const models = { original: encodeModel(original), streamline: encodeModel(streamline), merged: encodeModel(merged) };
-  for (const backend of ['node', 'wasm'] as const) {
-    const t = await timeModels(models, { backend, threads: 1, runs: Math.max(5, Math.round(runs / 3)) });
-    out[backend] = { original: t.original?.medianMs ?? NaN, streamline: t.streamline?.medianMs ?? NaN, merged: t.merged?.medianMs ?? NaN };
-  }
-  return out;
 }
 
 function demoReport(s: DemoSummary, profiles: Record<'node' | 'wasm', LayerProfile>, merged: LayerProfile, r: RetrainResult): string {
@@ -156,21 +150,31 @@ function demoReport(s: DemoSummary, profiles: Record<'node' | 'wasm', LayerProfi
       }),
     },
   ];
-  if (s.googlenet) {
-    const g = s.googlenet;
+  const g = s.googlenet;
+  if (g?.node && g.wasm) {
+    const { node, wasm } = g;
+    const row = (label: string, k: keyof typeof node & ('original' | 'tucker' | 'merged' | 'mergedTucker'), paper: string): string[] => [
+      label, (node.flops[k] / 1e9).toFixed(2), node[k].toFixed(1), `${(node.original / node[k]).toFixed(2)}x`, wasm[k].toFixed(1), `${(wasm.original / wasm[k]).toFixed(2)}x`, paper,
+    ];
     sections.push({
       heading: 'Table 3 analogue: BVLC GoogLeNet 224x224, batch 1, 1 thread (random weights)',
+      paragraphs: [
+        'Tucker ranks keep half of each conv\'s channels (rounded to multiples of 8; random weights have no VBMF ranks, docs/tucker.md); ' +
+          `a decomposed layer is kept only where it measured faster on that backend (node: ${node.mergedTuckerLayers.kept} of ${node.mergedTuckerLayers.candidates} layers of the merged model, ` +
+          `wasm: ${wasm.mergedTuckerLayers.kept} of ${wasm.mergedTuckerLayers.candidates}).`,
+      ],
       table: {
-        headers: ['model', 'node ms', 'node speed-up', 'wasm ms', 'wasm speed-up', 'paper (Galaxy S5)'],
+        headers: ['model', 'GFLOPs (node)', 'node ms', 'node speed-up', 'wasm ms', 'wasm speed-up', 'paper (Galaxy S5, Caffe)'],
         rows: [
-          ['original', g.node.original.toFixed(1), '1.00x', g.wasm.original.toFixed(1), '1.00x', '651.4 ms'],
-          ['streamline merge', g.node.streamline.toFixed(1), `${(g.node.original / g.node.streamline).toFixed(2)}x`, g.wasm.streamline.toFixed(1), `${(g.wasm.original / g.wasm.streamline).toFixed(2)}x`, ''],
-          ['streamline + branch merge', g.node.merged.toFixed(1), `${(g.node.original / g.node.merged).toFixed(2)}x`, g.wasm.merged.toFixed(1), `${(g.wasm.original / g.wasm.merged).toFixed(2)}x`, '210.6 ms (3.09x)'],
+          row('GoogLeNet', 'original', '651.4 ms'),
+          row('GoogLeNet-Tucker', 'tucker', '614.9 ms (1.06x)'),
+          row('GoogLeNet-Merge', 'merged', '210.6 ms (3.09x)'),
+          row('GoogLeNet-Merge-Tucker', 'mergedTucker', '106.3 ms (6.13x)'),
         ],
       },
       svg: groupedBarChart({
-        title: 'GoogLeNet latency (ms)', categories: ['original', 'streamline', 'streamline + branch'],
-        series: [{ name: 'node', values: [g.node.original, g.node.streamline, g.node.merged] }, { name: 'wasm', values: [g.wasm.original, g.wasm.streamline, g.wasm.merged] }],
+        title: 'GoogLeNet latency (ms)', categories: ['original', 'Tucker', 'Merge', 'Merge+Tucker'],
+        series: [{ name: 'node', values: [node.original, node.tucker, node.merged, node.mergedTucker] }, { name: 'wasm', values: [wasm.original, wasm.tucker, wasm.merged, wasm.mergedTucker] }],
         yLabel: 'ms',
       }),
     });

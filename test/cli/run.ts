@@ -1,7 +1,7 @@
 // Running the CLI as a user does, for the CLI tests.
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 export const root = path.join(import.meta.dirname, '..', '..');
 const bin = path.join(root, 'src', 'cli', 'bin.ts');
@@ -16,6 +16,19 @@ export interface CliResult {
 export function rebirth(...args: string[]): CliResult {
   const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], { encoding: 'utf8', timeout: 300_000, cwd: root, input: '' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same without blocking, so independent cases can run side by side. */
+export function rebirthAsync(...args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** Bad input: a non-zero exit, exactly one line on stderr matching `pattern`, no stack trace. */

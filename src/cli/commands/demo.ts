@@ -1,4 +1,4 @@
-import { runDemo } from '../../rebirth/demo.js';
+import { DEMO_EPOCHS, runDemo } from '../../rebirth/demo.js';
 import { formatPercent } from '../../util/format.js';
 import { optFlag, optInt, optNumber, optString, printJson, type Command } from '../command.js';
 
@@ -17,7 +17,7 @@ export const demoCommand: Command = {
     const s = await runDemo({
       outDir: optString(args, 'out') ?? 'rebirth-demo',
       ...(teacher ? { teacher } : {}), ...(data && data !== 'fashion-mnist' ? { dataDir: data } : {}), ...(limit ? { limit } : {}),
-      epochs: optNumber(args, 'epochs', 1, { min: 0.01 }), runs: optInt(args, 'runs', 30, { min: 1 }),
+      epochs: optNumber(args, 'epochs', DEMO_EPOCHS, { min: 0.01 }), runs: optInt(args, 'runs', 30, { min: 1 }),
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }), googlenet: !optFlag(args, 'no-googlenet'),
     });
     if (optFlag(args, 'json')) printJson(s);
@@ -25,7 +25,11 @@ export const demoCommand: Command = {
       process.stdout.write([
         `teacher top-1 ${formatPercent(s.accuracy.teacher, 2)} -> merged ${formatPercent(s.accuracy.merged, 2)} (${s.merges.length} merges: ${s.merges.join(', ')})`,
         `latency node ${s.latencyMs.node.before.toFixed(3)} -> ${s.latencyMs.node.after.toFixed(3)} ms (${s.latencyMs.node.speedup.toFixed(2)}x), wasm ${s.latencyMs.wasm.before.toFixed(3)} -> ${s.latencyMs.wasm.after.toFixed(3)} ms (${s.latencyMs.wasm.speedup.toFixed(2)}x)`,
-        ...(s.googlenet ? [`googlenet 224: node ${(s.googlenet.node.original / s.googlenet.node.merged).toFixed(2)}x, wasm ${(s.googlenet.wasm.original / s.googlenet.wasm.merged).toFixed(2)}x faster merged`] : []),
+        ...(['node', 'wasm'] as const).flatMap((b) => {
+          const g = s.googlenet?.[b];
+          const x = (v: number): string => `${((g?.original ?? NaN) / v).toFixed(2)}x`;
+          return g ? [`googlenet 224 on ${b}: Tucker ${x(g.tucker)}, Merge ${x(g.merged)}, Merge+Tucker ${x(g.mergedTucker)} faster than the original`] : [];
+        }),
         `wrote ${s.output}, ${s.report} (${s.seconds.toFixed(0)} s)`,
       ].join('\n') + '\n');
     }

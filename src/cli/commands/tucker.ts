@@ -1,11 +1,13 @@
-import { tuckerDecompose, type TuckerRankRule } from '../../rebirth/tucker.js';
+import { type TuckerRankRule } from '../../rebirth/tucker.js';
+import { tuckerAndRetrain, type TuckerRetrainMode } from '../../rebirth/tucker-retrain.js';
 import { timeModels } from '../../rebirth/plan.js';
 import { encodeModel } from '../../onnx/encode.js';
 import { saveModel } from '../../onnx/file.js';
-import { formatTable } from '../../util/format.js';
+import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
-import { checkOutput, optChoice, optFlag, optInt, optString, positional, printJson, type Command } from '../command.js';
+import { resolveData } from '../data.js';
+import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 /** --ranks vbmf | energy:F | latency:F | FILE.json */
 function parseRanks(text: string): TuckerRankRule {
@@ -22,11 +24,14 @@ function parseRanks(text: string): TuckerRankRule {
 
 export const tuckerCommand: Command = {
   name: 'tucker',
-  summary: 'Tucker-2 / SVD decomposition of convs and FC layers (Kim et al. 2016), ranks by VBMF, energy, latency or file',
-  usage: 'rebirth tucker MODEL -o OUT [--ranks vbmf|energy:0.9|latency:0.7|FILE.json] [--only L1,L2] [--backend node|wasm] [--no-measure] [--hooi N] [--runs N] [--json]',
+  summary: 'Tucker-2 / SVD decomposition of convs and FC layers (Kim et al. 2016), ranks by VBMF, energy, latency or file, with fine-tuning',
+  usage: 'rebirth tucker MODEL -o OUT [--ranks vbmf|energy:0.9|latency:0.7|FILE.json] [--only L1,L2] [--backend node|wasm] [--no-measure] [--hooi N] [--runs N] ' +
+    '[--retrain paper|distill|none] [--data fashion-mnist|DIR] [--epochs N] [--lr 0.005] [--limit N] [--threads N] [--json]',
   options: {
     output: { type: 'string', short: 'o' }, ranks: { type: 'string' }, only: { type: 'string' }, backend: { type: 'string' },
     'no-measure': { type: 'boolean' }, hooi: { type: 'string' }, runs: { type: 'string' }, json: { type: 'boolean' },
+    retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, limit: { type: 'string' },
+    threads: { type: 'string' },
   },
   async run(args) {
     const spec = positional(args, 0, 'MODEL', tuckerCommand);
@@ -37,22 +42,48 @@ export const tuckerCommand: Command = {
     const backend = optChoice(args, 'backend', ['node', 'wasm'] as const, 'node');
     const only = optString(args, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
     const runs = optInt(args, 'runs', 20, { min: 1 });
+    const retrain = optChoice<TuckerRetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], 'none');
+    const dataSpec = optString(args, 'data');
+    // Checked before any work: fine-tuning without data is a usage error, not something to discover later.
+    if (retrain !== 'none' && dataSpec === undefined) throw new RebirthError(`--retrain ${retrain} needs --data fashion-mnist (or DIR)`);
+    const limit = args.values.limit === undefined ? undefined : optInt(args, 'limit', 0, { min: 1 });
+    const epochs = optNumber(args, 'epochs', 1, { min: 0.01 });
+    const lr = optNumber(args, 'lr', 0.005, { min: 0 });
+    const threads = optInt(args, 'threads', 2, { min: 1, max: 64 });
+    const hooi = optInt(args, 'hooi', 0, { min: 0, max: 100 });
+    const json = optFlag(args, 'json');
     const { model, file } = resolveModel(spec);
-    const r = await tuckerDecompose(model, {
-      ranks, backend, measure: !optFlag(args, 'no-measure'), hooi: optInt(args, 'hooi', 0, { min: 0, max: 100 }), runs,
-      ...(only ? { only } : {}),
+    const data = dataSpec === undefined ? undefined : { train: resolveData(dataSpec, 'train', limit), test: resolveData(dataSpec, 'test', limit) };
+
+    const r = await tuckerAndRetrain(model, {
+      ranks, backend, measure: !optFlag(args, 'no-measure'), hooi, runs, retrain, epochs, lr, threads, progress: !json,
+      ...(only ? { only } : {}), ...(data ? { train: data.train, test: data.test } : {}),
     });
     const t = await timeModels({ before: encodeModel(model), after: encodeModel(r.model) }, { backend, threads: 1, runs });
     saveModel(r.model, out, { protect: file ? [file] : [] });
     const latencyMs = { before: t.before?.medianMs ?? NaN, after: t.after?.medianMs ?? NaN };
-    if (optFlag(args, 'json')) {
-      printJson({ layers: r.layers, latencyMs, newParams: r.newParams, output: out });
+    const errorOn = data ? `${Math.min(64, data.test.count)} test images` : 'random inputs';
+    if (json) {
+      printJson({
+        layers: r.layers, latencyMs, newParams: r.newParams, outputError: r.outputError, outputErrorOn: errorOn, layerOutputError: r.layerOutputError,
+        ...(r.accuracy ? { accuracy: r.accuracy } : {}), retrain, epochs: retrain === 'none' ? 0 : epochs, history: r.history,
+        ...(r.diverged ? { diverged: r.diverged } : {}), output: out,
+      });
       return;
     }
     const done = r.layers.filter((l) => l.decomposed);
-    process.stdout.write(`${formatTable(['layer', 'method', 'ranks', 'FLOPs before', 'after', 'params before', 'after', 'weight rel. error', 'layer ms before', 'after'],
-      done.map((l) => [l.name, l.method, `${l.ranks[0]},${l.ranks[1]}`, l.flopsBefore, l.flopsAfter, l.paramsBefore, l.paramsAfter,
-        l.relError.toFixed(3), l.latencyBefore?.toFixed(3) ?? '-', l.latencyAfter?.toFixed(3) ?? '-']))}\n` +
-      `${done.length} of ${r.layers.length} layers decomposed; model latency (${backend}, 1 thread) ${latencyMs.before.toFixed(2)} -> ${latencyMs.after.toFixed(2)} ms\nwrote ${out}\n`);
+    const lines = [
+      formatTable(['layer', 'method', 'ranks', 'FLOPs before', 'after', 'params before', 'after', 'weight rel. error', 'output rel. error', 'layer ms before', 'after'],
+        done.map((l) => [l.name, l.method, `${l.ranks[0]},${l.ranks[1]}`, l.flopsBefore, l.flopsAfter, l.paramsBefore, l.paramsAfter,
+          l.relError.toFixed(3), (r.layerOutputError[l.name] ?? NaN).toFixed(3), l.latencyBefore?.toFixed(3) ?? '-', l.latencyAfter?.toFixed(3) ?? '-'])),
+      `${done.length} of ${r.layers.length} layers decomposed; model latency (${backend}, 1 thread) ${latencyMs.before.toFixed(2)} -> ${latencyMs.after.toFixed(2)} ms`,
+      `logits relative error before fine-tuning: ${r.outputError.toFixed(4)} (on ${errorOn})`,
+    ];
+    if (r.accuracy) {
+      lines.push(`test top-1: ${formatPercent(r.accuracy.before, 2)} input, ${formatPercent(r.accuracy.decomposed, 2)} decomposed` +
+        `${retrain === 'none' ? '' : `, ${formatPercent(r.accuracy.after, 2)} after ${epochs} epoch(s) of ${retrain} fine-tuning`}`);
+    }
+    if (r.diverged) lines.push(`fine-tuning diverged: ${r.diverged}`);
+    process.stdout.write(`${lines.join('\n')}\nwrote ${out}\n`);
   },
 };
