@@ -50,6 +50,8 @@ export interface RetrainOptions {
   weights?: { labels?: number; kl?: number; blocks?: number };
   /** Calibration images for init 'fit' (default 1024). */
   fitImages?: number;
+  /** Images for the gradient refinement after the least-squares fit (default 4096; 0: none). */
+  fitRefineImages?: number;
   progress?: boolean;
   /** Checkpoint file of the retraining ('paper': one per step, `FILE.<step>`). */
   checkpoint?: string;
@@ -94,8 +96,9 @@ export async function mergeAndRetrain(teacher: Model, options: RetrainOptions): 
   const fit = async (model: Model, layers: readonly RebirthLayer[]): Promise<void> => {
     if (options.init !== 'fit' || layers.length === 0) return;
     fits.push(...(await fitRebirthLayers(model, teacher, layers, {
-      data: options.train, images: options.fitImages ?? 1024, threads, progress: options.progress ?? true,
-    })));
+      data: options.train, images: options.fitImages ?? 1024, threads, progress: options.progress ?? true, seed,
+      ...(options.fitRefineImages === undefined ? {} : { refineImages: options.fitRefineImages }),
+    })).layers);
   };
   const checkpoint = (step: string): string | undefined => (options.checkpoint ? `${options.checkpoint}${options.mode === 'paper' ? `.${step.replace(/[^\w.-]+/g, '_')}` : ''}` : undefined);
 

@@ -6,6 +6,12 @@ import { applyMerges } from '../../src/rebirth/plan.js';
 import { fitRebirthLayers } from '../../src/rebirth/fit.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { Random } from '../../src/util/random.js';
+import type { Model } from '../../src/ir/graph.js';
+import { DataType, tensorToFloat32 } from '../../src/ir/tensor.js';
+
+function snapshot(m: Model): Map<string, Float32Array> {
+  return new Map([...m.graph.initializers].filter(([, t]) => t.dataType === DataType.FLOAT).map(([k, t]) => [k, Float32Array.from(tensorToFloat32(t))]));
+}
 
 function images(count: number, size: number, seed: number): Dataset {
   const rng = new Random(seed);
@@ -28,7 +34,7 @@ test('fit recovers an exactly representable block from Xavier weights (error -> 
   const teacher = exactBlock();
   const merged = applyMerges(teacher, { init: 'xavier', seed: 5 });
   assert.equal(merged.rebirthLayers.length, 1);
-  const [r] = await fitRebirthLayers(merged.model, teacher, merged.rebirthLayers, { data: images(96, 12, 1), iterations: 6, threads: 1, progress: false });
+  const { layers: [r] } = await fitRebirthLayers(merged.model, teacher, merged.rebirthLayers, { data: images(96, 12, 1), iterations: 6, threads: 1, progress: false, refineImages: 0 });
   assert.ok(r?.fitted, r?.reason);
   assert.ok((r?.errorBefore ?? 0) > 0.3, `Xavier start error ${r?.errorBefore}`);
   assert.ok((r?.errorAfter ?? 1) < 1e-3, `fitted error ${r?.errorAfter}`);
@@ -38,7 +44,7 @@ test('fit recovers an exactly representable block from Xavier weights (error -> 
 test('fit lowers the error of an approximate (max pool + LRN) merge and never raises it', async () => {
   const teacher = conv1Like(32, 'N');
   const merged = applyMerges(teacher, { init: 'inherit' });
-  const reports = await fitRebirthLayers(merged.model, teacher, merged.rebirthLayers, { data: { ...images(32, 32, 2), shape: [3, 32, 32], images: Float32Array.from({ length: 32 * 3 * 32 * 32 }, (_, i) => ((i * 7919) % 101) / 101) }, threads: 1, progress: false });
+  const { layers: reports } = await fitRebirthLayers(merged.model, teacher, merged.rebirthLayers, { data: { ...images(32, 32, 2), shape: [3, 32, 32], images: Float32Array.from({ length: 32 * 3 * 32 * 32 }, (_, i) => ((i * 7919) % 101) / 101) }, threads: 1, progress: false, refineImages: 0 });
   for (const r of reports) {
     assert.ok(r.errorAfter <= r.errorBefore, `${r.node}: ${r.errorBefore} -> ${r.errorAfter}`);
     assert.ok(r.fitted, `${r.node}: ${r.reason ?? ''}`);
@@ -59,12 +65,21 @@ test('fit leaves a thinned reducer (no teacher counterpart) with its inherited w
   const merged = applyMerges(teacher, { init: 'inherit' });
   assert.deepEqual(merged.rebirthLayers.map((l) => l.node), ['m/rebirth_3x3_reduce', 'm/rebirth_3x3', 'm/rebirth_5x5']);
   const data: Dataset = { ...images(16, 6, 3), shape: [8, 6, 6], images: Float32Array.from({ length: 16 * 8 * 36 }, (_, i) => ((i * 7919) % 97) / 97) };
-  const reports = await fitRebirthLayers(merged.model, teacher, merged.rebirthLayers, { data, threads: 1, progress: false });
+  const before = snapshot(merged.model);
+  const { layers: reports, refined } = await fitRebirthLayers(merged.model, teacher, merged.rebirthLayers, { data, threads: 1, progress: false, refineImages: 16, batchSize: 8 });
   const reducer = reports.find((r) => r.node === 'm/rebirth_3x3_reduce');
   assert.equal(reducer?.fitted, false);
-  assert.match(reducer?.reason ?? '', /feeds another layer/);
+  assert.match(reducer?.reason ?? '', /feeds another layer.*gradient refinement trains it/);
   // The wide convs land at channel offsets 0 and 10 of the Concat; both are fitted against those slices.
   const wide = reports.filter((r) => r.node !== 'm/rebirth_3x3_reduce');
   assert.equal(wide.length, 2);
   for (const r of wide) assert.ok(r.fitted && r.errorAfter < r.errorBefore, `${r.node}: ${r.errorBefore} -> ${r.errorAfter}`);
+  // The gradient refinement trains every rebirth parameter (the reducer too) and nothing else.
+  assert.ok(refined && Number.isFinite(refined.meanLoss) && refined.images === 16);
+  const rebirthParams = new Set(merged.rebirthLayers.flatMap((l) => l.params));
+  const after = snapshot(merged.model);
+  for (const [name, values] of before) {
+    const changed = !values.every((v, i) => v === after.get(name)?.[i]);
+    assert.equal(changed, rebirthParams.has(name), `${name}: ${changed ? 'changed' : 'unchanged'}`);
+  }
 });
