@@ -21,6 +21,7 @@ import { totals } from './cost.js';
 import type { InitMethod, RebirthLayer } from './init.js';
 import { blockPrefix, viewOf, type GraphView } from './layers.js';
 import { knownShapes } from './shapes.js';
+import { warmUp } from '../runtime/warmup.js';
 import { buildStreamline, matchStreamline, type BuildContext, type BuiltMerge, type StreamlineMatch, type StreamlineOptions } from './streamline.js';
 
 export type MergeKind = 'streamline' | 'branch';
@@ -238,8 +239,9 @@ export interface LatencyOptions {
   backend?: Backend;
   threads?: number;
   optLevel?: OptLevel;
-  /** Untimed runs per session. Default 3. */
+  /** Untimed rounds. Default 3, and at least `warmupMs` (default 300) of them: wasm tier-up, src/runtime/warmup.ts. */
   warmup?: number;
+  warmupMs?: number;
   /** Timed runs per model. Default 20. */
   runs?: number;
   /** Inputs; default seeded uniform [-1, 1) floats with a symbolic batch of 1. */
@@ -278,7 +280,9 @@ export async function timeModels(models: Readonly<Record<string, Uint8Array>>, o
     const feeds = options.feeds ?? randomFeeds((sessions[0] as Session).inputs);
     const wall = names.map((): number[] => []);
     const cpu = names.map((): number[] => []);
-    for (let w = 0; w < (options.warmup ?? 3); w++) for (const s of sessions) await s.run(feeds);
+    await warmUp(async () => {
+      for (const s of sessions) await s.run(feeds);
+    }, { runs: options.warmup ?? 3, ...(options.warmupMs !== undefined ? { minMs: options.warmupMs } : {}) });
     for (let r = 0; r < (options.runs ?? 20); r++) {
       for (const [i, s] of sessions.entries()) {
         const c0 = process.cpuUsage();

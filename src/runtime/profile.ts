@@ -4,11 +4,14 @@
 import { performance } from 'node:perf_hooks';
 import { RebirthError } from '../errors.js';
 import { readModelNodes, type ModelNode } from './model-nodes.js';
+import { warmUp } from './warmup.js';
 import { Session, type HostTensor, type SessionOptions, type TensorInfo, type TraceEvent } from './session.js';
 
 export interface ProfileOptions extends Omit<SessionOptions, 'profile'> {
   /** Untimed runs before the timed ones (and before the profiled ones). Default 3. */
   warmup?: number;
+  /** ...and at least this much warm-up time per session, ms (default 300: wasm tier-up, see warmup.ts). */
+  warmupMs?: number;
   /** Timed runs for the latency statistics. Default 20. */
   runs?: number;
   /** Profiled runs whose kernel times are averaged. Default min(runs, 10). */
@@ -97,10 +100,10 @@ export async function profileModel(model: Uint8Array, options: ProfileOptions = 
   const latencies: number[] = [];
   try {
     feeds = options.feeds ?? randomFeeds(timed.inputs, options.inputShapes ?? {}, options.seed ?? 1);
-    for (let i = 0; i < warmup; i++) {
+    await warmUp(async () => {
       await timed.run(feeds);
-      tick();
-    }
+      if (done < warmup) tick();
+    }, { runs: warmup, ...(options.warmupMs !== undefined ? { minMs: options.warmupMs } : {}) });
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
       await timed.run(feeds);
@@ -114,7 +117,12 @@ export async function profileModel(model: Uint8Array, options: ProfileOptions = 
   const profiled = await Session.create(model, { ...sessionOptions, profile: true });
   let events: TraceEvent[];
   try {
-    for (let i = 0; i < profileWarmup + profileRuns; i++) {
+    // Warm-up runs are in the trace too; kernelStats keeps the last profileRuns runs.
+    await warmUp(async () => {
+      await profiled.run(feeds);
+      if (done < warmup + runs + profileWarmup) tick();
+    }, { runs: profileWarmup, ...(options.warmupMs !== undefined ? { minMs: options.warmupMs } : {}) });
+    for (let i = 0; i < profileRuns; i++) {
       await profiled.run(feeds);
       tick();
     }
