@@ -52,6 +52,8 @@ export interface Batch {
   size: number;
   /** Index of this batch within the epoch (for checkpoints and startBatch). */
   index: number;
+  /** Index in the dataset of each sample (for per-sample data computed once, e.g. teacher logits). */
+  samples: Uint32Array;
 }
 
 const ORDER_STREAM = 1;
@@ -149,7 +151,7 @@ export function* batches(ds: Dataset, options: BatchOptions): Generator<Batch, v
         dest.set(image);
       }
     }
-    yield { x, y, size, index: b };
+    yield { x, y, size, index: b, samples: order.slice(first, first + size) };
   }
 }
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import type { Model } from '../ir/graph.js';
 import type { Dataset } from '../data/dataset.js';
-import { batchCount, batches, type AugmentOptions } from '../data/dataset.js';
+import { batchCount, batches, type AugmentOptions, type Batch } from '../data/dataset.js';
 import { encodeModel } from '../onnx/encode.js';
 import { Session, type HostTensor } from '../runtime/session.js';
 import { buildTrainingGraph, type LossSpec } from '../autodiff/training-graph.js';
@@ -23,9 +23,9 @@ export interface TrainOptions {
   loss?: LossSpec | LossSpec[];
   /**
    * Extra per-batch inputs of the training graph (teacher logits, block targets for distillation),
-   * computed from the batch images.
+   * computed from the batch images (or looked up by `batch.samples`).
    */
-  batchFeeds?: (x: Float32Array, size: number) => Promise<Record<string, HostTensor>>;
+  batchFeeds?: (x: Float32Array, size: number, batch: Batch) => Promise<Record<string, HostTensor>>;
   /** Parameters to train (default: every float initializer); the rest stay frozen. */
   trainable?: readonly string[];
   /** Learning-rate multipliers by parameter name (DeepRebirth: 10 for rebirth layers). */
@@ -153,7 +153,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
         };
         if (labelsName) feeds[labelsName] = { type: 'int64', dims: [batch.size], data: BigInt64Array.from(batch.y, (v) => BigInt(v)) };
         if (options.batchFeeds) {
-          for (const [k, v] of Object.entries(await options.batchFeeds(batch.x, batch.size))) if (session.inputNames.includes(k)) feeds[k] = v;
+          for (const [k, v] of Object.entries(await options.batchFeeds(batch.x, batch.size, batch))) if (session.inputNames.includes(k)) feeds[k] = v;
         }
         if (tg.seedName) feeds[tg.seedName] = { type: 'int64', dims: [], data: BigInt64Array.of(BigInt(options.seed * 1_000_003 + step)) };
         for (const name of [...tg.paramInputs, ...tg.stateInputs]) {

@@ -14,13 +14,13 @@ export const mergeCommand: Command = {
   summary: 'DeepRebirth: streamline (conv+LRN+pool -> strided conv) and branch (Inception) merging, with retraining',
   usage: 'rebirth merge MODEL -o OUT [--streamline] [--branch] [--only conv1,inception_3a] [--init xavier|inherit|fit] ' +
     '[--retrain paper|distill|none] [--data fashion-mnist|DIR] [--epochs N] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
-    '[--rebirth-lr-factor F] [--warmup STEPS] [--fit-images N] [--fit-refine N] [--checkpoint FILE] [--limit N] [--runs N] [--threads N] [--explain] [--json]',
+    '[--rebirth-lr-factor F] [--warmup STEPS] [--block-weight W] [--fit-images N] [--fit-refine N] [--checkpoint FILE] [--limit N] [--runs N] [--threads N] [--explain] [--json]',
   options: {
     output: { type: 'string', short: 'o' }, streamline: { type: 'boolean' }, branch: { type: 'boolean' }, only: { type: 'string' },
     init: { type: 'string' }, retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
     kernel: { type: 'string' }, 'reducer-ratio': { type: 'string' }, limit: { type: 'string' }, runs: { type: 'string' },
     threads: { type: 'string' }, seed: { type: 'string' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
-    'rebirth-lr-factor': { type: 'string' }, warmup: { type: 'string' }, 'fit-refine': { type: 'string' }, 'fit-images': { type: 'string' }, checkpoint: { type: 'string' },
+    'rebirth-lr-factor': { type: 'string' }, warmup: { type: 'string' }, 'block-weight': { type: 'string' }, 'fit-refine': { type: 'string' }, 'fit-images': { type: 'string' }, checkpoint: { type: 'string' },
   },
   async run(args) {
     const spec = positional(args, 0, 'MODEL', mergeCommand);
@@ -61,6 +61,7 @@ export const mergeCommand: Command = {
         fitImages: optInt(args, 'fit-images', 1024, { min: 1 }),
         fitRefineImages: optInt(args, 'fit-refine', 4096, { min: 0 }),
         warmupSteps: optInt(args, 'warmup', 0, { min: 0 }),
+        weights: { blocks: optNumber(args, 'block-weight', 0, { min: 0 }) },
         ...(args.values['rebirth-lr-factor'] === undefined ? {} : { rebirthLrFactor: optNumber(args, 'rebirth-lr-factor', 10, { min: 0 }) }),
         ...(checkpoint ? { checkpoint } : {}),
       });
