@@ -107,10 +107,11 @@ export async function fitRebirthLayers(merged: Model, teacher: Model, layers: re
   const targets = [...new Set(layers.map((l) => l.target))];
   const runner = await TeacherRunner.create(teacher, targets, threads);
   try {
+    // Channel offsets come from inferred shapes, which fitting weights does not change: infer once.
+    const shaped = cloneModel(merged);
+    inferShapes(shaped);
     for (const block of blocks) {
       const geos: Geometry[] = [];
-      const shaped = cloneModel(merged);
-      inferShapes(shaped);
       for (const layer of layers.filter((l) => l.block === block)) {
         const g = geometry(shaped, layer);
         if (typeof g === 'string') reports.push({ block, node: layer.node, fitted: false, reason: g, rows: 0, errorBefore: NaN, errorAfter: NaN });
