@@ -22,10 +22,10 @@ import type { Model } from '../src/ir/graph.js';
 import { loadModel, saveModel } from '../src/onnx/file.js';
 import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 import { evaluate } from '../src/train/evaluate.js';
-import { mergeAndRetrain } from '../src/rebirth/retrain.js';
-import { tuckerAndRetrain, type TuckerRetrainResult } from '../src/rebirth/tucker-retrain.js';
-import type { TuckerRankRule } from '../src/rebirth/tucker.js';
-import { inspectModel } from '../src/ir/inspect.js';
+import { mergeAndRetrain } from '../src/pipeline/merge-retrain.js';
+import { tuckerAndRetrain, type TuckerRetrainResult } from '../src/pipeline/tucker-retrain.js';
+import type { TuckerRankRule } from '../src/decompose/tucker.js';
+import { inspectModel } from '../src/inspect/inspect.js';
 
 const { values } = parseArgs({
   options: {

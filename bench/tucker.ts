@@ -3,7 +3,7 @@
  * layers measured faster on the backend are kept), on onnxruntime-node (1 thread, optimizations 'all')
  * and onnxruntime-web wasm in Node (1 thread). The two models of a backend are timed interleaved
  * (A B A B ...), and the ratio is against the original measured in the same run: of the fastest runs
- * (robust to preemption on a loaded machine, see src/rebirth/tucker-measure.ts) and of the medians. Also prints the
+ * (robust to preemption on a loaded machine, see src/decompose/measure.ts) and of the medians. Also prints the
  * end-to-end relative error of the logits (the Softmax input) WITHOUT fine-tuning, and top-1
  * agreement, over a few random inputs.
  *
@@ -18,7 +18,7 @@
  *        npx tsx bench/tucker.ts --linalg   (only: time src/linalg on GoogLeNet's largest unfoldings)
  *        npx tsx bench/tucker.ts --table3 [--runs N] [--backend node|wasm|both] [--fraction F] [--multiple M]
  *          (only: DeepRebirth's Table 3 columns, original / Tucker / Merge / Merge+Tucker, see
- *          src/rebirth/tucker-table3.ts)
+ *          src/pipeline/table3.ts)
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -26,8 +26,8 @@ import { parseArgs } from 'node:util';
 import type { Model } from '../src/ir/graph.js';
 import { tensorToFloat32 } from '../src/ir/tensor.js';
 import { loadModel } from '../src/onnx/file.js';
-import { tuckerDecompose, type TuckerRankRule } from '../src/rebirth/tucker.js';
-import { measureLatencies, type Latency } from '../src/rebirth/tucker-measure.js';
+import { tuckerDecompose, type TuckerRankRule } from '../src/decompose/tucker.js';
+import { measureLatencies, type Latency } from '../src/decompose/measure.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { Session, type Backend, type HostTensor } from '../src/runtime/session.js';
 import { buildZooModel } from '../src/zoo/index.js';
@@ -36,7 +36,7 @@ import { Random } from '../src/util/random.js';
 import { gram, transpose, type Matrix } from '../src/linalg/matrix.js';
 import { symmetricEigen } from '../src/linalg/eig.js';
 import { leftSpectrum } from '../src/linalg/svd.js';
-import { googlenetTable3 } from '../src/rebirth/tucker-table3.js';
+import { googlenetTable3 } from '../src/pipeline/table3.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Write test/fixtures/linalg/linalg.json, which test/linalg/*.test.ts and test/rebirth/tucker-vbmf.test.ts
-check src/linalg and src/rebirth/vbmf.ts against (run from anywhere; numpy only).
+"""Write test/fixtures/linalg/linalg.json, which test/linalg/*.test.ts and test/decompose/vbmf.test.ts
+check src/linalg and src/decompose/vbmf.ts against (run from anywhere; numpy only).
 
 Matrices are not stored: both sides generate them from a Park-Miller stream (seed * 48271 mod 2^31-1,
 exact in float64 because the product stays below 2^53), value = state / (2^31 - 1) - 0.5. A case with
@@ -11,7 +11,7 @@ Stored per case: numpy's singular values (LAPACK gesdd) and the result of an EVB
 here in numpy: the analytic solution of Nakajima et al. (JMLR 2013), following the structure of the
 public Python port of their MATLAB code (EVBMF, EVBsigma2, tau), with scipy's bounded Brent search
 (fminbound) ported below since scipy is not available. Two deliberate deviations, shared with
-src/rebirth/vbmf.ts: sigma^2 is searched in units of its lower bound (scipy's absolute xatol = 1e-5
+src/decompose/vbmf.ts: sigma^2 is searched in units of its lower bound (scipy's absolute xatol = 1e-5
 is meaningless for the small variances of network weights), and singular values are floored at
 1e-8 * s_1.
 """

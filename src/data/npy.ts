@@ -6,18 +6,11 @@
  * padded with spaces and a final '\n' so the data starts at a multiple of 64 bytes.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { typedArray, type TypedArrayOf } from '../ir/dtypes.js';
 import { RebirthError, errorMessage, firstLine } from '../errors.js';
 
-export interface NpyTypedArrays {
-  float32: Float32Array;
-  float64: Float64Array;
-  int32: Int32Array;
-  int64: BigInt64Array;
-  uint8: Uint8Array;
-  int16: Int16Array;
-  /** One byte per element, 0 or 1. */
-  bool: Uint8Array;
-}
+/** The element types .npy files here may hold (numpy's names, which are ORT's names too). */
+export type NpyTypedArrays = Pick<TypedArrayOf, 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'int16' | 'bool'>;
 
 export type NpyDtype = keyof NpyTypedArrays;
 
@@ -29,17 +22,16 @@ export type NpyArray = {
 interface DtypeInfo {
   descr: string;
   bytes: number;
-  create(length: number): NpyTypedArrays[NpyDtype];
 }
 
 const DTYPES: Record<NpyDtype, DtypeInfo> = {
-  float32: { descr: '<f4', bytes: 4, create: (n) => new Float32Array(n) },
-  float64: { descr: '<f8', bytes: 8, create: (n) => new Float64Array(n) },
-  int32: { descr: '<i4', bytes: 4, create: (n) => new Int32Array(n) },
-  int64: { descr: '<i8', bytes: 8, create: (n) => new BigInt64Array(n) },
-  uint8: { descr: '|u1', bytes: 1, create: (n) => new Uint8Array(n) },
-  int16: { descr: '<i2', bytes: 2, create: (n) => new Int16Array(n) },
-  bool: { descr: '|b1', bytes: 1, create: (n) => new Uint8Array(n) },
+  float32: { descr: '<f4', bytes: 4 },
+  float64: { descr: '<f8', bytes: 8 },
+  int32: { descr: '<i4', bytes: 4 },
+  int64: { descr: '<i8', bytes: 8 },
+  uint8: { descr: '|u1', bytes: 1 },
+  int16: { descr: '<i2', bytes: 2 },
+  bool: { descr: '|b1', bytes: 1 },
 };
 
 /** descr → dtype; single-byte types are also accepted with '<' or '=', which numpy treats as the same. */
@@ -144,7 +136,7 @@ export function parseNpy(bytes: Uint8Array, name = '.npy data'): NpyArray {
     );
   }
   // Copy instead of viewing: the data offset in a pooled Buffer need not be aligned for the typed array.
-  const data = info.create(length);
+  const data = typedArray(dtype, length);
   new Uint8Array(data.buffer).set(bytes.subarray(dataStart, dataStart + byteLength));
   return { dtype, shape: [...shape], data } as NpyArray;
 }

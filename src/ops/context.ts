@@ -6,7 +6,32 @@ import type { Dim, Node } from '../ir/graph.js';
 import { findAttr } from '../ir/attributes.js';
 import { DataType, numel, tensorToFloat32, tensorToNumbers, type Tensor } from '../ir/tensor.js';
 import { RebirthError } from '../errors.js';
-import { MAX_FOLDED_ELEMENTS, type AttrDefault, type AttrSpec, type InputSpec, type OpInfo, type ValueType } from './types.js';
+import { MAX_FOLDED_ELEMENTS, type AttrDefault, type AttrSpec, type InputSpec, type OpCategory, type ValueType } from './types.js';
+
+/** One row of the op table (src/ops/table.ts); its rules read the node through an OpContext. */
+export interface OpInfo {
+  opType: string;
+  category: OpCategory;
+  /** One line: what the op computes. */
+  summary: string;
+  inputs: readonly InputSpec[];
+  /** Output names in order; optional ones are marked with a trailing '?'. */
+  outputs: readonly string[];
+  attributes: Readonly<Record<string, AttrSpec>>;
+  /**
+   * Output types, one per node output (a shorter list leaves the rest unknown). Throws a RebirthError
+   * through `ctx.fail` on a model that cannot be valid (channel mismatch, bad axis ...), and calls
+   * `ctx.requireShape` where it cannot go on without an input's rank.
+   */
+  inferShape(ctx: OpContext): ValueType[];
+  /**
+   * Floating-point operations for one run of the node, given the inferred input and output types.
+   * Undefined when a needed dimension is not a number. Conventions: see FLOPS_CONVENTION.
+   */
+  flops(ctx: OpContext): number | undefined;
+  /** Elements of constant weight inputs (see InputSpec.weight). */
+  params(ctx: OpContext): number;
+}
 
 /** What the shape engine provides to a rule. */
 export interface ShapeEnv {

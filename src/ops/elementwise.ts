@@ -1,10 +1,10 @@
 /** Rows for elementwise ops: activations (unary) and broadcasting arithmetic (binary and variadic). */
 import type { Dim } from '../ir/graph.js';
 import { DataType } from '../ir/tensor.js';
-import type { OpContext } from './context.js';
+import type { OpContext, OpInfo } from './context.js';
 import { dimsConflict, formatShape } from './dims.js';
 import { broadcastInputs, foldBinary, isIntegerType, isNumericType, perOutputElement, sameAsInput, weightParams } from './rules.js';
-import type { AttrSpec, OpInfo, ValueType } from './types.js';
+import type { AttrSpec, ValueType } from './types.js';
 
 const CONSUMED_INPUTS: AttrSpec = { type: 'ints', whenAbsent: 'legacy in-place hint; ignored', until: 6 };
 

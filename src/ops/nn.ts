@@ -4,10 +4,10 @@
  */
 import type { Dim } from '../ir/graph.js';
 import { DataType } from '../ir/tensor.js';
-import type { OpContext } from './context.js';
+import type { OpContext, OpInfo } from './context.js';
 import { broadcastShapes, dimsConflict, formatShape, isNum, knownNumel, windowOutput } from './dims.js';
 import { axesIn, axisIn, free, outputNumel, perOutputElement, sameAsInput, weightParams } from './rules.js';
-import type { AttrSpec, OpInfo, ValueType } from './types.js';
+import type { AttrSpec, ValueType } from './types.js';
 
 // ---- shared attribute specs -------------------------------------------------------------------
 

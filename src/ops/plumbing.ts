@@ -6,10 +6,10 @@
 import type { Dim, Node } from '../ir/graph.js';
 import { findAttr } from '../ir/attributes.js';
 import { DataType, floatTensor, int64Tensor, numel, tensorToNumbers, type Tensor } from '../ir/tensor.js';
-import type { OpContext } from './context.js';
+import type { OpContext, OpInfo } from './context.js';
 import { dimProduct, formatShape, isNum } from './dims.js';
 import { axisIn, free, isIntegerType, weightParams } from './rules.js';
-import { MAX_FOLDED_ELEMENTS, type OpInfo, type ValueType } from './types.js';
+import { MAX_FOLDED_ELEMENTS, type ValueType } from './types.js';
 
 /** The tensor a Constant node produces, when its attribute holds one rebirth can read. */
 export function constantTensorOf(node: Node): Tensor | undefined {

@@ -3,10 +3,10 @@
  * Identity, Pad, Slice, Squeeze, Unsqueeze, Expand.
  */
 import type { Dim } from '../ir/graph.js';
-import type { OpContext } from './context.js';
+import type { OpContext, OpInfo } from './context.js';
 import { broadcastShapes, dimProduct, formatShape, isNum, knownNumel, unifyDims } from './dims.js';
 import { axesIn, axisIn, copyOfInput, free, sameAsInput, weightParams } from './rules.js';
-import { MAX_FOLDED_ELEMENTS, type AttrSpec, type OpInfo, type ValueType } from './types.js';
+import { MAX_FOLDED_ELEMENTS, type AttrSpec, type ValueType } from './types.js';
 
 // ---- Concat -----------------------------------------------------------------------------------
 

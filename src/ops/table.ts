@@ -9,9 +9,11 @@ import { ELEMENTWISE_OPS } from './elementwise.js';
 import { NN_OPS } from './nn.js';
 import { PLUMBING_OPS } from './plumbing.js';
 import { STRUCTURE_OPS } from './structure.js';
-import type { OpCategory, OpInfo } from './types.js';
+import type { OpCategory } from './types.js';
+import type { OpInfo } from './context.js';
 
-export type { AttrSpec, InputSpec, OpCategory, OpInfo, ValueType } from './types.js';
+export type { AttrSpec, InputSpec, OpCategory, ValueType } from './types.js';
+export type { OpInfo } from './context.js';
 export { FLOPS_CONVENTION, OP_CATEGORIES } from './types.js';
 
 /** Every row, in file order (the registry's source; exported for the uniqueness test). */

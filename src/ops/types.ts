@@ -1,10 +1,10 @@
 /**
  * The shape of one row of the op table (src/ops/table.ts). A row documents an ONNX operator of the
  * default domain as rebirth sees it: which DeepRebirth category it falls in, its inputs and attributes
- * with their spec defaults (across opsets), and three rules: output types, FLOPs and parameters.
+ * with their spec defaults (across opsets). The row itself (OpInfo, with its three rules: output types,
+ * FLOPs and parameters) is declared beside the context the rules read, in src/ops/context.ts.
  */
 import type { Dim } from '../ir/graph.js';
-import type { OpContext } from './context.js';
 
 /**
  * DeepRebirth's split of layers:
@@ -85,30 +85,6 @@ export interface ValueType {
 
 /** Tensors up to this size have their contents tracked through shape arithmetic. */
 export const MAX_FOLDED_ELEMENTS = 64;
-
-export interface OpInfo {
-  opType: string;
-  category: OpCategory;
-  /** One line: what the op computes. */
-  summary: string;
-  inputs: readonly InputSpec[];
-  /** Output names in order; optional ones are marked with a trailing '?'. */
-  outputs: readonly string[];
-  attributes: Readonly<Record<string, AttrSpec>>;
-  /**
-   * Output types, one per node output (a shorter list leaves the rest unknown). Throws a RebirthError
-   * through `ctx.fail` on a model that cannot be valid (channel mismatch, bad axis ...), and calls
-   * `ctx.requireShape` where it cannot go on without an input's rank.
-   */
-  inferShape(ctx: OpContext): ValueType[];
-  /**
-   * Floating-point operations for one run of the node, given the inferred input and output types.
-   * Undefined when a needed dimension is not a number. Conventions: see FLOPS_CONVENTION.
-   */
-  flops(ctx: OpContext): number | undefined;
-  /** Elements of constant weight inputs (see InputSpec.weight). */
-  params(ctx: OpContext): number;
-}
 
 /**
  * How the FLOPs rules count, in one place so the conventions are consistent:

@@ -5,7 +5,7 @@
 import type { Attribute, Dim, Graph, Model, Node } from '../ir/graph.js';
 import { DataType, type Tensor } from '../ir/tensor.js';
 import { NameGen, outerScopeReads, topologicalSort } from '../ir/topology.js';
-import { inferTypes } from '../ir/shapes.js';
+import { inferTypes } from '../shapes/infer.js';
 import { isDefaultDomain } from '../ops/table.js';
 import { RebirthError } from '../errors.js';
 
@@ -185,7 +185,7 @@ export class RewriteContext {
   }
 
   /**
-   * Element type and shape of a value: inferred over the op table (src/ir/shapes.ts, lenient, recomputed
+   * Element type and shape of a value: inferred over the op table (src/shapes/infer.ts, lenient, recomputed
    * after each rewrite on first use), else as declared (graph inputs/outputs, value_info, constants).
    */
   valueType(name: string): ValueType | undefined {

@@ -3,6 +3,7 @@
 //   'wasm' — onnxruntime-web's WebAssembly CPU build, single-threaded: the phone/browser-class stand-in.
 // Callers exchange plain HostTensor objects; each package has its own Tensor class, so conversion
 // happens only here.
+import { isElementType, type ElementType, type TypedArrayOf } from '../ir/dtypes.js';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -24,28 +25,11 @@ export interface SessionOptions {
   profile?: boolean;
 }
 
-interface HostTensorDataMap {
-  float32: Float32Array;
-  float64: Float64Array;
-  /** IEEE half floats as raw bits, as ORT exchanges them. */
-  float16: Uint16Array;
-  int8: Int8Array;
-  uint8: Uint8Array;
-  int16: Int16Array;
-  uint16: Uint16Array;
-  int32: Int32Array;
-  uint32: Uint32Array;
-  int64: BigInt64Array;
-  uint64: BigUint64Array;
-  /** One byte per element, 0 or 1. */
-  bool: Uint8Array;
-}
-
-export type HostTensorType = keyof HostTensorDataMap;
+export type HostTensorType = ElementType;
 
 /** A tensor in host memory, independent of which ORT package produced or will consume it. */
 export type HostTensor = {
-  [K in HostTensorType]: { type: K; dims: number[]; data: HostTensorDataMap[K] };
+  [K in HostTensorType]: { type: K; dims: number[]; data: TypedArrayOf[K] };
 }[HostTensorType];
 
 /** Name, element type and shape of a model input or output; symbolic dims are strings. */
@@ -66,20 +50,6 @@ export interface TraceEvent {
   args: Record<string, unknown>;
 }
 
-const HOST_TYPES: ReadonlySet<string> = new Set<HostTensorType>([
-  'float32',
-  'float64',
-  'float16',
-  'int8',
-  'uint8',
-  'int16',
-  'uint16',
-  'int32',
-  'uint32',
-  'int64',
-  'uint64',
-  'bool',
-]);
 
 // Both packages export onnxruntime-common's API; their TypeScript types are identical
 // (onnxruntime-web's types.d.ts re-exports onnxruntime-common), only the runtime classes differ.
@@ -378,7 +348,7 @@ export class Session {
   }
 
   private toOrt(name: string, t: HostTensor): OrtTensor {
-    if (!HOST_TYPES.has(t.type)) {
+    if (!isElementType(t.type)) {
       throw new RebirthError(`feed '${name}' has unsupported element type '${String(t.type)}'`);
     }
     if (!t.dims.every((d) => Number.isInteger(d) && d >= 0)) {
@@ -430,9 +400,9 @@ function extractJsonArray(text: string): string {
 }
 
 function fromOrt(name: string, t: OrtTypes.OnnxValue): HostTensor {
-  if (typeof t.type !== 'string' || !HOST_TYPES.has(t.type)) {
+  if (typeof t.type !== 'string' || !isElementType(t.type)) {
     throw new RebirthError(`model output '${name}' has element type '${String(t.type)}', which rebirth does not handle`);
   }
-  // The union of typed arrays lines up with HostTensorDataMap by construction of ORT's DataTypeMap.
+  // The union of typed arrays lines up with TypedArrayOf by construction of ORT's DataTypeMap.
   return { type: t.type, dims: [...t.dims], data: t.data } as HostTensor;
 }

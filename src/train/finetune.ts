@@ -1,6 +1,6 @@
 /**
  * Fine-tuning a rewritten network (merged or decomposed) against the network it came from. Shared by
- * DeepRebirth retraining (src/rebirth/retrain.ts) and Tucker fine-tuning: both have a student whose
+ * DeepRebirth retraining (src/pipeline/merge-retrain.ts) and Tucker fine-tuning: both have a student whose
  * new layers ("rebirth" parameters) get a higher learning rate, and a teacher whose internal values
  * with the same names and shapes (block outputs) the student should reproduce.
  *

@@ -29,7 +29,7 @@ export function inceptionOutputs(s: InceptionSpec): number {
   return s['1x1'] + s['3x3'] + s['5x5'] + s.pool_proj;
 }
 
-/** BVLC GoogLeNet's nine modules (docs: /work/shared/DEEPREBIRTH.md, GoogLeNet paper Table 1). */
+/** BVLC GoogLeNet's nine modules (docs: docs/method.md, GoogLeNet paper Table 1). */
 export const GOOGLENET_INCEPTIONS: readonly InceptionSpec[] = Object.freeze([
   spec('inception_3a', [192, 64, 96, 128, 16, 32, 32]),
   spec('inception_3b', [256, 128, 128, 192, 32, 96, 64]),

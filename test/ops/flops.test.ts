@@ -4,7 +4,7 @@ import type { Dim, Model } from '../../src/ir/graph.js';
 import { GraphBuilder, modelOf } from '../../src/ir/builder.js';
 import type { AttrInput } from '../../src/ir/attributes.js';
 import { floatTensor, int64Tensor, numel } from '../../src/ir/tensor.js';
-import { inspectModel, type LayerSummary } from '../../src/ir/inspect.js';
+import { inspectModel, type LayerSummary } from '../../src/inspect/inspect.js';
 
 function zeros(name: string, dims: number[]): ReturnType<typeof floatTensor> {
   return floatTensor(name, dims, new Float32Array(numel(dims)));

@@ -1,4 +1,4 @@
-import { DEMO_EPOCHS, runDemo } from '../../rebirth/demo.js';
+import { DEMO_EPOCHS, runDemo } from '../../pipeline/demo.js';
 import { formatPercent } from '../../util/format.js';
 import { optFlag, optInt, optNumber, optString, printJson, type Command } from '../command.js';
 

@@ -1,5 +1,5 @@
-import { inferShapes } from '../../ir/shapes.js';
-import { formatSummary, inspectModel } from '../../ir/inspect.js';
+import { inferShapes } from '../../shapes/infer.js';
+import { formatSummary, inspectModel } from '../../inspect/inspect.js';
 import { resolveModel } from '../models.js';
 import { optFlag, positional, printJson, type Command } from '../command.js';
 

@@ -1,12 +1,13 @@
-import { mergeAndRetrain, type RebirthInit, type RetrainMode } from '../../rebirth/retrain.js';
-import { applyMerges, timeModels, type MergeOptions } from '../../rebirth/plan.js';
+import { mergeAndRetrain, type RebirthInit, type RetrainMode } from '../../pipeline/merge-retrain.js';
+import { applyMerges, type MergeOptions } from '../../merge/plan.js';
+import { timeModels } from '../../runtime/timing.js';
 import { encodeModel } from '../../onnx/encode.js';
 import { saveModel } from '../../onnx/file.js';
 import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { resolveData } from '../data.js';
-import type { FitReport } from '../../rebirth/fit.js';
+import type { FitReport } from '../../merge/fit.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const mergeCommand: Command = {

@@ -1,6 +1,6 @@
-import { type TuckerRankRule } from '../../rebirth/tucker.js';
-import { tuckerAndRetrain, type TuckerRetrainMode } from '../../rebirth/tucker-retrain.js';
-import { timeModels } from '../../rebirth/plan.js';
+import { type TuckerRankRule } from '../../decompose/tucker.js';
+import { tuckerAndRetrain, type TuckerRetrainMode } from '../../pipeline/tucker-retrain.js';
+import { timeModels } from '../../runtime/timing.js';
 import { encodeModel } from '../../onnx/encode.js';
 import { saveModel } from '../../onnx/file.js';
 import { formatPercent, formatTable } from '../../util/format.js';
