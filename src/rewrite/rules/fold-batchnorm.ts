@@ -31,6 +31,12 @@ export const foldBatchNorm = defineRule<FoldBatchNorm>({
     if (typeof attrs === 'string') return attrs;
     const [producerAttrs, bnAttrs] = attrs;
     if (bnAttrs.int('training_mode') !== 0) return `${label(bn)} runs in training mode (batch statistics), which no weight change reproduces`;
+    // Before opset 14 there is no training_mode attribute: the spec (BatchNormalization-7/9) says a node with
+    // the running-statistics outputs is in training mode, and ORT runs it with batch statistics, whether or
+    // not anything reads those outputs (torch's TrainingMode.TRAINING exports look like this).
+    if ((ctx.opset ?? 14) < 14 && bn.outputs.slice(1).some((o) => o !== '')) {
+      return `${label(bn)} runs in training mode (it has running-statistics outputs, opset ${ctx.opset ?? '?'} < 14), which no weight change reproduces`;
+    }
     if (bnAttrs.has('spatial') && bnAttrs.int('spatial') !== 1) return `${label(bn)} has spatial=0 (per-position statistics), not per-channel`;
     for (const extra of bn.outputs.slice(1)) {
       if (extra !== '' && (ctx.consumers(extra).length > 0 || ctx.isGraphOutput(extra))) {

@@ -142,3 +142,17 @@ test('refuses float16 weights with a reason (only float32 is folded)', () => {
   m.graph.initializers.set('W', { ...w, dataType: 10, data: new Uint8Array((w.data?.byteLength ?? 0) / 2) });
   expectRefusal(m, [foldBatchNorm], /float16; only float32/);
 });
+
+test('refuses a BatchNormalization in training mode before opset 14 (running-statistics outputs present, unread)', () => {
+  const b = builder();
+  const x = b.input('x', [2, 4, 7, 7]);
+  const y = b.op('Conv', [x, b.initializer(randomTensor('W', [6, 4, 3, 3], 1))], { pads: [1, 1, 1, 1] });
+  const scale = b.initializer(randomTensor('gamma', [6], 10, 1, 1));
+  const bias = b.initializer(randomTensor('beta', [6], 11));
+  const mean = b.initializer(randomTensor('mean', [6], 12));
+  const variance = b.initializer(positiveTensor('var', [6], 13));
+  // torch's TrainingMode.TRAINING export at opset 13: five outputs, the extra ones read by nothing.
+  const [out] = b.node('BatchNormalization', [y, scale, bias, mean, variance], { epsilon: { float: 1e-3 } }, { outputs: 5 });
+  b.output(out as string, [2, 6, 7, 7]);
+  expectRefusal(model(b, 13), [foldBatchNorm], /training mode \(it has running-statistics outputs, opset 13 < 14\)/);
+});
