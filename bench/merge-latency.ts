@@ -12,6 +12,7 @@
  *                                       [--kernel cover|keep] [--reducer-ratio R] [--candidates] [--profile]
  *   --candidates  also time every candidate applied alone (measureMerges) on each backend
  *   --profile     print ORT's per-op-type kernel time for the three models (where the time goes)
+ *   --json FILE, --strict, --max-load L, --max-spread S: the load guard and machine-readable results (bench/harness.ts)
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -24,6 +25,9 @@ import type { KernelMode } from '../src/merge/streamline.js';
 import { profileModel } from '../src/runtime/profile.js';
 import type { Backend } from '../src/runtime/session.js';
 import { formatTable } from '../src/util/format.js';
+import { inspectModel } from '../src/inspect/inspect.js';
+import { decodeModel } from '../src/onnx/decode.js';
+import { Bench, GUARD_OPTIONS } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,8 +38,10 @@ const { values } = parseArgs({
     'reducer-ratio': { type: 'string', default: '0.5' },
     candidates: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    ...GUARD_OPTIONS,
   },
 });
+const bench = Bench.start('merge-latency', values);
 const runs = Number(values.runs);
 const backends: Backend[] = values.backend === 'both' ? ['node', 'wasm'] : [values.backend as Backend];
 const mergeOptions: MergeOptions = { layout: values.layout as BranchLayout, reducerRatio: Number(values['reducer-ratio']), kernel: values.kernel as KernelMode };
@@ -60,6 +66,12 @@ const variants: Record<string, Uint8Array> = {
   'streamline+branch': encodeModel(applyMerges(model, mergeOptions).model),
 };
 
+const models = Object.fromEntries(Object.entries(variants).map(([name, bytes]) => {
+  const summary = inspectModel(decodeModel(bytes));
+  return [name, { flops: summary.flops, params: summary.parameters }];
+}));
+interface VariantResult { medianMs: number; cpuMedianMs: number; gain: number; gainInterval: [number, number]; cpuGain: number; cpuGainInterval: [number, number] }
+const byBackend: Record<string, { runs: number; variants: Record<string, VariantResult>; candidates?: Array<{ name: string; kind: string; gain: number; cpuGain: number }> }> = {};
 for (const backend of backends) {
   const backendRuns = backend === 'wasm' ? Math.max(5, Math.round(runs / 2)) : runs;
   const stats = await timeModels(variants, { backend, threads: 1, optLevel: 'all', warmup: 3, runs: backendRuns });
@@ -69,11 +81,19 @@ for (const backend of backends) {
     name, s.medianMs.toFixed(1), s.p90Ms.toFixed(1), s.minMs.toFixed(1), s.cpuMedianMs.toFixed(1),
     `${pairedGain(original, s).toFixed(2)}x`, `${pairedGain(original, s, 'cpu').toFixed(2)}x`,
   ])));
+  const out: Record<string, VariantResult> = {};
+  for (const [name, s] of Object.entries(stats)) {
+    const wall = name === 'original' ? { ratio: 1, interval: [1, 1] as [number, number] } : bench.ratio(`${backend} ${name} (wall)`, original.runs, s.runs);
+    const cpu = name === 'original' ? { ratio: 1, interval: [1, 1] as [number, number] } : bench.ratio(`${backend} ${name} (CPU)`, original.cpuRuns, s.cpuRuns);
+    out[name] = { medianMs: s.medianMs, cpuMedianMs: s.cpuMedianMs, gain: wall.ratio, gainInterval: wall.interval, cpuGain: cpu.ratio, cpuGainInterval: cpu.interval };
+  }
+  byBackend[backend] = { runs: backendRuns, variants: out };
   if (values.candidates) {
     const gains = await measureMerges(model, { ...mergeOptions, backend, threads: 1, optLevel: 'all', warmup: 2, runs: Math.max(5, Math.round(backendRuns / 2)) });
     console.log(formatTable(['candidate', 'kind', 'original ms', 'merged ms', 'gain (paired wall)', 'gain (CPU)'], gains.map((g) => [
       g.name, g.kind, g.baselineMs.toFixed(1), g.mergedMs.toFixed(1), `${g.gain.toFixed(3)}x`, `${g.cpuGain.toFixed(3)}x`,
     ])));
+    (byBackend[backend] as { candidates?: unknown }).candidates = gains.map((g) => ({ name: g.name, kind: g.kind, gain: g.gain, cpuGain: g.cpuGain }));
   }
   if (values.profile) {
     for (const [name, bytes] of Object.entries(variants)) {
@@ -85,3 +105,4 @@ for (const backend of backends) {
     }
   }
 }
+bench.finish({ options: { layout: values.layout, kernel: values.kernel, reducerRatio: Number(values['reducer-ratio']) }, pipelineMs: pipeline, models, backends: byBackend });

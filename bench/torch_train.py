@@ -1,98 +1,73 @@
-"""PyTorch peer for bench/train-throughput.ts: trains the SAME ONNX graph (interpreted op by op with
-torch.nn.functional, weights as parameters) and prints images/s as JSON. Dev-only: Debian python3-torch.
-usage: /usr/bin/python3 bench/torch_train.py MODEL.onnx --batch 64 --threads 2 --steps 30 --warmup 5
+"""PyTorch peer for bench/train-throughput.ts: googlenet-mini built the way a PyTorch user builds it, from
+torch's own layers (nn.Conv2d, F.local_response_norm, F.max_pool2d with ceil_mode, torch.cat, dropout,
+nn.Linear), trained with torch.optim.SGD (momentum 0.9, Nesterov, weight decay 5e-4) on cross-entropy,
+the same batch, threads, optimizer and architecture as rebirth's run (src/zoo/googlenet.ts:
+buildGoogLeNetMini; 264,250 parameters, checked by the caller). Prints one JSON line: images/s, ms per
+step (each timed step), torch version, threads, and the OPENBLAS_* variables it ran with.
+Dev-only: Debian python3-torch (/usr/bin/python3).
+usage: /usr/bin/python3 bench/torch_train.py --batch 64 --threads 2 --steps 30 --warmup 5
 """
-import argparse, json, time
-import numpy as np
-import onnx
-from onnx import numpy_helper
+import argparse, json, os, time
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
+# Fashion-MNIST statistics of pixel/255, as in the zoo model's data/sub_mean, data/div_std nodes.
+MEAN, STD = 0.2860, 0.3530
+# Caffe's LRN as the zoo emits it: size 5, alpha 1e-4, beta 0.75, bias 1. torch, like ONNX, divides
+# alpha by size, so the same four numbers give the same function.
+LRN = dict(size=5, alpha=1e-4, beta=0.75, k=1.0)
+# googlenet-mini's Inception modules: in, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj.
+INCEPTIONS = [(96, 32, 48, 64, 8, 16, 16), (128, 64, 64, 96, 16, 48, 32), (240, 96, 48, 104, 8, 24, 32)]
 
-def attrs(node):
-    out = {}
-    for a in node.attribute:
-        v = onnx.helper.get_attribute_value(a)
-        out[a.name] = v.decode() if isinstance(v, bytes) else v
-    return out
 
-
-class OnnxModule(torch.nn.Module):
-    def __init__(self, model):
+class Inception(nn.Module):
+    def __init__(self, cin, c1, r3, c3, r5, c5, cp):
         super().__init__()
-        self.graph = model.graph
-        self.params = torch.nn.ParameterDict()
-        self.consts = {}
-        self.keys = {}
-        for i, t in enumerate(self.graph.initializer):
-            arr = numpy_helper.to_array(t).copy()
-            if arr.dtype == np.float32 and arr.ndim > 0:
-                key = f"p{i}"
-                self.keys[t.name] = key
-                self.params[key] = torch.nn.Parameter(torch.from_numpy(arr))
-            else:
-                self.consts[t.name] = torch.from_numpy(arr)
-
-    def value(self, env, name):
-        if name in env:
-            return env[name]
-        if name in self.keys:
-            return self.params[self.keys[name]]
-        return self.consts[name]
+        self.b1 = nn.Conv2d(cin, c1, 1)
+        self.r3 = nn.Conv2d(cin, r3, 1)
+        self.b3 = nn.Conv2d(r3, c3, 3, padding=1)
+        self.r5 = nn.Conv2d(cin, r5, 1)
+        self.b5 = nn.Conv2d(r5, c5, 5, padding=2)
+        self.bp = nn.Conv2d(cin, cp, 1)
 
     def forward(self, x):
-        env = {self.graph.input[0].name: x}
-        for n in self.graph.node:
-            a = attrs(n)
-            ins = [self.value(env, i) if i else None for i in n.input]
-            op = n.op_type
-            if op == "Conv":
-                p = a.get("pads", [0, 0, 0, 0])
-                inp = ins[0]
-                if p[0] != p[2] or p[1] != p[3]:
-                    inp = F.pad(inp, (p[1], p[3], p[0], p[2]))
-                    pad = 0
-                else:
-                    pad = (p[0], p[1])
-                y = F.conv2d(inp, ins[1], ins[2] if len(ins) > 2 else None, stride=a.get("strides", [1, 1]), padding=pad,
-                             dilation=a.get("dilations", [1, 1]), groups=a.get("group", 1))
-            elif op == "Relu":
-                y = F.relu(ins[0])
-            elif op == "MaxPool":
-                p = a.get("pads", [0, 0, 0, 0])
-                y = F.max_pool2d(ins[0], a["kernel_shape"], a.get("strides", [1, 1]), (p[0], p[1]), ceil_mode=bool(a.get("ceil_mode", 0)))
-            elif op == "AveragePool":
-                p = a.get("pads", [0, 0, 0, 0])
-                y = F.avg_pool2d(ins[0], a["kernel_shape"], a.get("strides", [1, 1]), (p[0], p[1]), ceil_mode=bool(a.get("ceil_mode", 0)),
-                                 count_include_pad=bool(a.get("count_include_pad", 0)))
-            elif op == "LRN":
-                y = F.local_response_norm(ins[0], a["size"], a.get("alpha", 1e-4), a.get("beta", 0.75), a.get("bias", 1.0))
-            elif op == "Concat":
-                y = torch.cat(ins, dim=a["axis"])
-            elif op == "GlobalAveragePool":
-                y = F.adaptive_avg_pool2d(ins[0], 1)
-            elif op == "Dropout":
-                ratio = float(ins[1]) if len(ins) > 1 and ins[1] is not None else a.get("ratio", 0.5)
-                y = F.dropout(ins[0], ratio, training=True)
-            elif op == "Flatten":
-                y = torch.flatten(ins[0], a.get("axis", 1))
-            elif op == "Gemm":
-                w = ins[1].t() if a.get("transB", 0) else ins[1]
-                y = ins[0] @ w * a.get("alpha", 1.0) + (ins[2] * a.get("beta", 1.0) if len(ins) > 2 else 0)
-            elif op in ("Sub", "Div", "Add", "Mul"):
-                y = {"Sub": torch.sub, "Div": torch.div, "Add": torch.add, "Mul": torch.mul}[op](ins[0], ins[1])
-            elif op == "Softmax":
-                y = F.softmax(ins[0], dim=a.get("axis", -1))
-            else:
-                raise SystemExit(f"torch peer: op {op} not supported")
-            env[n.output[0]] = y
-        return env[self.graph.output[0].name]
+        return torch.cat([
+            F.relu(self.b1(x)),
+            F.relu(self.b3(F.relu(self.r3(x)))),
+            F.relu(self.b5(F.relu(self.r5(x)))),
+            F.relu(self.bp(F.max_pool2d(x, 3, 1, 1))),
+        ], 1)
+
+
+class GoogLeNetMini(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.conv2_reduce = nn.Conv2d(32, 32, 1)
+        self.conv2 = nn.Conv2d(32, 96, 3, padding=1)
+        self.inception = nn.ModuleList([Inception(*s) for s in INCEPTIONS])
+        self.classifier = nn.Linear(256, classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        x = (x - MEAN) / STD
+        x = F.max_pool2d(F.relu(self.conv1(x)), 3, 2, ceil_mode=True)
+        x = F.local_response_norm(x, **LRN)
+        x = F.relu(self.conv2(F.relu(self.conv2_reduce(x))))
+        x = F.max_pool2d(F.local_response_norm(x, **LRN), 3, 2, ceil_mode=True)
+        x = self.inception[1](self.inception[0](x))
+        x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+        x = self.inception[2](x)
+        x = F.dropout(F.adaptive_avg_pool2d(x, 1), 0.4, training=self.training)
+        return self.classifier(torch.flatten(x, 1))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("model")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30)
@@ -100,24 +75,32 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    net = OnnxModule(onnx.load(args.model))
+    net = GoogLeNetMini()
+    net.train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    shape = [d.dim_value or args.batch for d in net.graph.input[0].type.tensor_type.shape.dim]
-    shape[0] = args.batch
-    x = torch.rand(*shape)
-    y = torch.randint(0, 10, (args.batch,))
+    # The same inputs as rebirth's run: pixel (i mod 255) / 255, labels i mod 10.
+    x = (torch.arange(args.batch * 28 * 28, dtype=torch.float32) % 255 / 255).reshape(args.batch, 1, 28, 28)
+    y = torch.arange(args.batch) % 10
+
     def step():
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
+
     for _ in range(args.warmup):
         step()
-    t0 = time.perf_counter()
+    steps_ms = []
     for _ in range(args.steps):
+        t0 = time.perf_counter()
         step()
-    dt = time.perf_counter() - t0
-    print(json.dumps({"imagesPerSecond": args.batch * args.steps / dt, "msPerStep": 1000 * dt / args.steps, "torch": torch.__version__}))
+        steps_ms.append(1000 * (time.perf_counter() - t0))
+    total = sum(steps_ms) / 1000
+    print(json.dumps({
+        "imagesPerSecond": args.batch * args.steps / total, "msPerStep": 1000 * total / args.steps, "stepsMs": steps_ms,
+        "params": sum(p.numel() for p in net.parameters()), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "openblas": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
+    }))
 
 
 if __name__ == "__main__":

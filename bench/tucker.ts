@@ -17,8 +17,10 @@
  *                                [--hooi N] [--model FILE] [--limit N]
  *        npx tsx bench/tucker.ts --linalg   (only: time src/linalg on GoogLeNet's largest unfoldings)
  *        npx tsx bench/tucker.ts --table3 [--runs N] [--backend node|wasm|both] [--fraction F] [--multiple M]
- *          (only: DeepRebirth's Table 3 columns, original / Tucker / Merge / Merge+Tucker, see
- *          src/pipeline/table3.ts)
+ *          [--layer-runs N]  (only: DeepRebirth's Table 3 columns, original / Tucker / Merge / Merge+Tucker,
+ *          see src/pipeline/table3.ts; --layer-runs caps the rounds of each per-layer keep/leave decision)
+ *        --skip-trained: leave out the trained model (models/googlenet-mini.onnx) in the ranks mode
+ *        --json FILE, --strict, --max-load L, --max-spread S: load guard and machine-readable results (bench/harness.ts)
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -27,7 +29,7 @@ import type { Model } from '../src/ir/graph.js';
 import { tensorToFloat32 } from '../src/ir/tensor.js';
 import { loadModel } from '../src/onnx/file.js';
 import { tuckerDecompose, type TuckerRankRule } from '../src/decompose/tucker.js';
-import { measureLatencies, type Latency } from '../src/decompose/measure.js';
+import { timeModels } from '../src/runtime/timing.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { Session, type Backend, type HostTensor } from '../src/runtime/session.js';
 import { buildZooModel } from '../src/zoo/index.js';
@@ -37,6 +39,7 @@ import { gram, transpose, type Matrix } from '../src/linalg/matrix.js';
 import { symmetricEigen } from '../src/linalg/eig.js';
 import { leftSpectrum } from '../src/linalg/svd.js';
 import { googlenetTable3 } from '../src/pipeline/table3.js';
+import { Bench, GUARD_OPTIONS } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,8 +53,12 @@ const { values } = parseArgs({
     table3: { type: 'boolean', default: false },
     fraction: { type: 'string', default: '0.5' },
     multiple: { type: 'string', default: '8' },
+    'layer-runs': { type: 'string' },
+    'skip-trained': { type: 'boolean', default: false },
+    ...GUARD_OPTIONS,
   },
 });
+const bench = Bench.start(values.table3 ? 'tucker-table3' : values.linalg ? 'tucker-linalg' : 'tucker', values);
 const runs = Number(values.runs);
 const backends: Backend[] = values.backend === 'both' ? ['node', 'wasm'] : [values.backend as Backend];
 const hooi = Number(values.hooi);
@@ -114,6 +121,21 @@ function compare(a: Float32Array[], b: Float32Array[], classes: number): { relEr
   return { relError: Math.sqrt(d / n), top1: agree / total };
 }
 
+interface ReportEntry {
+  model: string;
+  rule: string;
+  backend: Backend;
+  kept: number;
+  layers: number;
+  gflopsBefore: number;
+  gflopsAfter: number;
+  seconds: number;
+  whole?: { originalMs: number; decomposedMs: number; speedup: number; interval: [number, number]; originalMedianMs: number; decomposedMedianMs: number };
+  logitsRelError?: number;
+  top1Agreement?: number;
+}
+const entries: ReportEntry[] = [];
+
 async function report(label: string, model: Model, inputShape: number[], inputs: Float32Array[], classes: number, rules: TuckerRankRule[]): Promise<Array<{ model: Model; rule: string; backend: Backend }>> {
   const kept: Array<{ model: Model; rule: string; backend: Backend }> = [];
   const reference = await outputsOf(model, inputs, inputShape);
@@ -135,14 +157,23 @@ async function report(label: string, model: Model, inputShape: number[], inputs:
       const flopsAfter = r.layers.reduce((a, l) => a + (Number.isNaN(l.flopsBefore) ? 0 : l.decomposed ? l.flopsAfter : l.flopsBefore), 0);
       console.log(`\n${label}, ranks ${ruleText}, ${backend}: ${done.length}/${r.layers.length} layers decomposed in ${seconds.toFixed(1)} s; tensor-layer GFLOPs ${(flopsBefore / 1e9).toFixed(2)} -> ${(flopsAfter / 1e9).toFixed(2)}`);
       for (const [why, count] of reasons) console.log(`  left alone (${count}): ${why}`);
+      const entry: ReportEntry = { model: label, rule: ruleText, backend, kept: done.length, layers: r.layers.length, gflopsBefore: flopsBefore / 1e9, gflopsAfter: flopsAfter / 1e9, seconds };
+      entries.push(entry);
       for (const l of done) {
         console.log(`  ${l.name.padEnd(26)} ${l.method.padEnd(7)} ranks [${l.ranks.join(', ')}]  FLOPs x${(l.flopsAfter / l.flopsBefore).toFixed(2)}  weight err ${l.relError.toFixed(3)}  ${l.latencyBefore?.toFixed(3)} -> ${l.latencyAfter?.toFixed(3)} ms`);
       }
       if (done.length === 0) continue;
       const wholeRuns = backend === 'wasm' ? Math.max(5, Math.round(runs / 2)) : runs;
-      const [base, after] = (await measureLatencies([model, r.model], inputShape, { backend, runs: wholeRuns, warmup: 3 })) as [Latency, Latency];
+      const timed = await timeModels({ original: encodeModel(model), decomposed: encodeModel(r.model) }, { backend, threads: 1, optLevel: 'all', runs: wholeRuns, warmup: 3 });
+      const base = { min: timed.original?.minMs ?? NaN, median: timed.original?.medianMs ?? NaN };
+      const after = { min: timed.decomposed?.minMs ?? NaN, median: timed.decomposed?.medianMs ?? NaN };
+      const paired = bench.ratio(`${label} ${ruleText} ${backend}`, timed.original?.runs ?? [], timed.decomposed?.runs ?? []);
       const err = compare(reference, await outputsOf(r.model, inputs, inputShape), classes);
-      console.log(`  whole model on ${backend} (1 thread, 'all', ${wholeRuns} interleaved runs): original ${base.min.toFixed(1)} ms, decomposed ${after.min.toFixed(1)} ms (fastest run), speed-up ${(base.min / after.min).toFixed(2)}x; medians ${base.median.toFixed(1)} / ${after.median.toFixed(1)} ms = ${(base.median / after.median).toFixed(2)}x`);
+      Object.assign(entry, {
+        whole: { originalMs: base.min, decomposedMs: after.min, speedup: paired.ratio, interval: paired.interval, originalMedianMs: base.median, decomposedMedianMs: after.median },
+        logitsRelError: err.relError, top1Agreement: err.top1,
+      });
+      console.log(`  whole model on ${backend} (1 thread, 'all', ${wholeRuns} interleaved runs): original ${base.min.toFixed(1)} ms, decomposed ${after.min.toFixed(1)} ms (fastest run); medians ${base.median.toFixed(1)} / ${after.median.toFixed(1)} ms; paired speed-up ${paired.ratio.toFixed(2)}x (95% interval ${paired.interval[0].toFixed(2)}-${paired.interval[1].toFixed(2)})`);
       console.log(`  logits relative error (no fine-tuning) ${err.relError.toFixed(3)}, top-1 agreement ${(100 * err.top1).toFixed(1)}% over ${inputs.length} input(s)`);
       kept.push({ model: r.model, rule: ruleText, backend });
     }
@@ -198,6 +229,7 @@ function modeOne(w: Matrix, cout: number, cin: number, ks: number): Matrix {
 
 if (values.linalg) {
   linalgTimes();
+  bench.finish({ linalg: 'printed only' });
   process.exit(0);
 }
 
@@ -205,7 +237,8 @@ if (values.table3) {
   const t0 = performance.now();
   const fraction = Number(values.fraction);
   const multiple = Number(values.multiple);
-  const table = await googlenetTable3({ runs, backends, fraction, multiple, onProgress: (m) => console.error(m) });
+  const layerRuns = values['layer-runs'] === undefined ? undefined : Number(values['layer-runs']);
+  const table = await googlenetTable3({ runs, backends, fraction, multiple, ...(layerRuns !== undefined ? { layerRuns } : {}), onProgress: (m) => console.error(m) });
   const seconds = (performance.now() - t0) / 1000;
   console.log(`BVLC GoogLeNet 224x224, batch 1, 1 thread, ORT 'all'; median ms of interleaved runs (${runs} node / ${Math.max(5, runs)} wasm); ` +
     `Tucker ranks: ${fraction} of each conv's channels rounded to a multiple of ${multiple}, kept where measured faster on the backend; ${seconds.toFixed(0)} s`);
@@ -219,6 +252,19 @@ if (values.table3) {
       `${r.tuckerLayers.kept}/${r.tuckerLayers.candidates} / ${r.mergedTuckerLayers.kept}/${r.mergedTuckerLayers.candidates} | ` +
       `${[r.flops.original, r.flops.tucker, r.flops.merged, r.flops.mergedTucker].map((f) => (f / 1e9).toFixed(2)).join(' / ')} |`);
   }
+  const results: Record<string, unknown> = {};
+  for (const b of backends) {
+    const r = table[b];
+    if (!r) continue;
+    const speedups: Record<string, { ratio: number; interval: [number, number] }> = {};
+    for (const k of ['tucker', 'merged', 'mergedTucker'] as const) {
+      const p = bench.ratio(`${b} ${k}`, r.stats?.original.runs ?? [], r.stats?.[k].runs ?? []);
+      speedups[k] = { ratio: p.ratio, interval: p.interval };
+    }
+    const { stats: _stats, ...row } = r;
+    results[b] = { ...row, speedups };
+  }
+  bench.finish({ runs, fraction, multiple, layerRuns: layerRuns ?? null, seconds, backends: results });
   process.exit(0);
 }
 
@@ -231,7 +277,9 @@ const images = Array.from({ length: 4 }, () => Float32Array.from({ length: 3 * 2
 await report('googlenet (random weights)', googlenet, [1, 3, 224, 224], images, 1000, rules);
 
 // A trained model, if there is one.
-if (existsSync(values.model)) {
+if (values['skip-trained']) {
+  console.log('\ntrained model left out (--skip-trained)');
+} else if (existsSync(values.model)) {
   const trained = loadModel(values.model);
   const shape = trained.graph.inputs[0]?.shape?.map((d) => (typeof d === 'number' ? d : 1)) ?? [1, 1, 28, 28];
   let inputs: Float32Array[];
@@ -257,3 +305,4 @@ if (existsSync(values.model)) {
 } else {
   console.log(`\nno trained model at ${values.model}: VBMF ranks on trained weights not reported`);
 }
+bench.finish({ runs, backends, rules: values.ranks.split(','), entries });

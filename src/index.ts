@@ -8,6 +8,12 @@ export type { Tensor } from './ir/tensor.js';
 export { DataType, floatTensor, int64Tensor, tensorToFloat32 } from './ir/tensor.js';
 export { GraphBuilder, modelOf } from './ir/builder.js';
 export { inferShapes, inferTypes, shapeOf } from './shapes/infer.js';
+export { bindInputShapes, inputsNeedingShapes } from './shapes/bind.js';
+export type { InputShapes } from './shapes/bind.js';
+export { foldShapeSubgraphs } from './shapes/fold.js';
+export type { ShapeFoldResult } from './shapes/fold.js';
+export { staticShapes } from './shapes/static.js';
+export type { StaticShapesOptions } from './shapes/static.js';
 export { inspectModel, formatSummary } from './inspect/inspect.js';
 export type { ModelSummary } from './inspect/inspect.js';
 export { decodeModel } from './onnx/decode.js';
@@ -20,15 +26,38 @@ export type { Backend, HostTensor, OptLevel, SessionOptions } from './runtime/se
 export { profileModel } from './runtime/profile.js';
 export { profileLayers } from './profile/layers.js';
 export type { LayerProfile, LayerTime } from './profile/layers.js';
+// The browser: onnxruntime-web in headless Chromium (profileModel / timeModels backends), and the local page
+export type { BrowserBackend, LatencyBackend } from './runtime/session.js';
+export type { RuntimeInfo } from './runtime/profile.js';
+export { BrowserRuntime, chromiumPath, timeModelsInBrowser, withBrowser } from './runtime/browser.js';
+export type { BrowserLaunchOptions } from './runtime/browser.js';
+export { serve } from './serve/serve.js';
+export { startServer } from './serve/server.js';
+export type { RunningServer, ServeOptions } from './serve/server.js';
 // Exact rewrites
 export { optimizeModel } from './rewrite/optimize.js';
 export { ALL_RULES } from './rewrite/rules/index.js';
 export { verifyModels } from './rewrite/verify.js';
 // DeepRebirth and Tucker
-export { applyMerges, planMerges, measureMerges } from './merge/plan.js';
+export { applyMerges, planMerges, measureMerges, mergeModel } from './merge/plan.js';
 export type { MergeOptions, MergeResult } from './merge/plan.js';
+export { foldForMerge, foldExact, MERGE_FOLD_RULES } from './merge/fold.js';
+export type { FoldOptions, FoldReport, FoldResult } from './merge/fold.js';
 export { mergeAndRetrain } from './pipeline/merge-retrain.js';
 export type { RetrainOptions, RetrainResult } from './pipeline/merge-retrain.js';
+export { analyzeStructure } from './shrink/structure.js';
+export type { Activation, Chain, ModelStructure, Unit } from './shrink/structure.js';
+export { composeConvs, sumConvs, identityConv } from './shrink/linear-conv.js';
+export type { LinearConv, PaddingMode } from './shrink/linear-conv.js';
+export { enumerateCandidates } from './shrink/candidates.js';
+export type { Candidates, Item } from './shrink/candidates.js';
+export { linearize, mergeGroups } from './shrink/apply.js';
+export { planSegments } from './shrink/plan.js';
+export type { Plan } from './shrink/plan.js';
+export { buildShrunk, calibrationFromData, explainShrink, foldForShrink, planShrink } from './shrink/shrink.js';
+export type { ShrinkPlanOptions, ShrinkPlanResult } from './shrink/shrink.js';
+export { shrinkAndRetrain } from './pipeline/shrink-retrain.js';
+export type { ShrinkRetrainOptions, ShrinkRetrainResult } from './pipeline/shrink-retrain.js';
 export { tuckerDecompose } from './decompose/tucker.js';
 export type { TuckerOptions, TuckerResult } from './decompose/tucker.js';
 export { tuckerAndRetrain } from './pipeline/tucker-retrain.js';
@@ -48,4 +77,21 @@ export type { TrainOptions, TrainResult } from './train/trainer.js';
 export { evaluate } from './train/evaluate.js';
 export { loadFashionMnist } from './data/fashion-mnist.js';
 export { readNpy, writeNpy } from './data/npy.js';
+// Your own data: image folders, .npy arrays, preprocessing specs, streaming sources
+export { openData, openTrainEval, modelOutputClasses } from './data/open.js';
+export type { OpenDataOptions, OpenedData, Split } from './data/open.js';
+export { folderSource, scanImageFolder, IMAGE_EXTENSIONS } from './data/folder.js';
+export type { FolderScan, FolderSourceOptions } from './data/folder.js';
+export { npySource } from './data/npy-source.js';
+export {
+  PRESETS, loadPreprocess, parsePreprocess, resolvePreprocess, readDataInfo, recordDataInfo, loadClassNames, modelInputShape,
+} from './data/preprocess.js';
+export type { PreprocessSpec, ResolvedPreprocess, ModelDataInfo } from './data/preprocess.js';
+export { streamBatches, headData, firstImages, isSource, isLabeled } from './data/source.js';
+export type { Data, DataSource, SkippedFile } from './data/source.js';
+export type { Dataset, Batch, BatchOptions } from './data/dataset.js';
+export { writeImageFolder } from './data/export.js';
+export { LogitCache, defaultCacheDir } from './data/logit-cache.js';
+export { evalReport, evalSections } from './train/evaluate-report.js';
+export type { EvalResult, EvalOptions } from './train/evaluate.js';
 export { buildZooModel, ZOO } from './zoo/index.js';

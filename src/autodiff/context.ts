@@ -6,7 +6,8 @@ import { makeAttr, type AttrInput } from '../ir/attributes.js';
 import type { GraphBuilder } from '../ir/builder.js';
 import { DataType, dataTypeName, type Tensor } from '../ir/tensor.js';
 import { RebirthError } from '../errors.js';
-import { allNumeric, type ShapeInfo } from './shapes.js';
+import { allNums } from '../ops/dims.js';
+import type { ShapeInfo } from '../shapes/info.js';
 
 /** State shared by every emitter working on one training graph. */
 export interface EmitterState {
@@ -117,7 +118,7 @@ export class Emitter {
   /** Static dims or undefined. */
   staticShape(value: string): number[] | undefined {
     const s = this.st.info.shape(value);
-    return allNumeric(s) ? s : undefined;
+    return allNums(s) ? s : undefined;
   }
 
   add(a: string, b: string): string { return this.op('Add', [a, b]); }
@@ -161,7 +162,7 @@ export class Emitter {
     const s = this.shapeOf(value);
     if (s) {
       const picked = axes ? axes.map((a) => s[a < 0 ? a + s.length : a] ?? null) : s;
-      if (allNumeric(picked)) return this.constant(picked.reduce((a, b) => a * b, 1));
+      if (allNums(picked)) return this.constant(picked.reduce((a, b) => a * b, 1));
     }
     if (!axes) return this.cast(this.op('Size', [value]));
     const dims = this.op('Gather', [this.shape(value), this.ints(axes)], { axis: 0 });
@@ -260,12 +261,15 @@ export class GradContext extends Emitter {
 export interface TrainSettings {
   /**
    * 'seed': masks hashed in-graph from an int64 seed input fed each step (reproducible and resumable);
-   * 'ort': ONNX Runtime's Dropout with a fixed seed attribute; 'input': masks are graph inputs fed each step.
+   * 'ort': ONNX Runtime's Dropout with a fixed seed attribute; 'input': masks are graph inputs fed each step;
+   * 'none': Dropout stays the identity.
    */
-  dropoutMasks: 'seed' | 'ort' | 'input';
+  dropoutMasks: 'seed' | 'ort' | 'input' | 'none';
   seed: number;
   /** Running variance update: ONNX's population variance, or PyTorch's unbiased (n/(n-1)) one. */
   runningVariance: 'population' | 'unbiased';
+  /** BatchNormalization uses batch statistics and updates its running statistics ('train' mode, BN not frozen). */
+  batchNormTraining: boolean;
 }
 
 /** Graph inputs and outputs the training-mode forward adds. */

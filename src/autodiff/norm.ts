@@ -21,7 +21,8 @@ const range = (from: number, to: number): number[] => Array.from({ length: Math.
  */
 export function batchNormForward(ctx: ForwardContext): void {
   const node = ctx.node;
-  if (!ctx.training) { ctx.emitAsIs(); return; }
+  // Inference mode (or frozen BN): the running statistics are constants of the forward and stay unchanged.
+  if (!ctx.settings.batchNormTraining) { ctx.emitAsIs(); return; }
   const [x, scale, bias, runMean, runVar] = node.inputs as [string, string, string, string, string];
   const rank = ctx.rank(x);
   if (rank === undefined) throw ctx.fail(`the rank of '${x}' is unknown; give the model's inputs shapes`);
@@ -176,7 +177,8 @@ function maskKey(ctx: ForwardContext, seed: string): string {
  */
 export function dropoutForward(ctx: ForwardContext): void {
   const node = ctx.node;
-  if (!ctx.training) { ctx.emitAsIs(); return; }
+  // Inference semantics: the (normalized, training_mode-free) node is the identity and its mask all true.
+  if (!ctx.training || ctx.settings.dropoutMasks === 'none') { ctx.emitAsIs(); return; }
   const x = node.inputs[0] as string;
   const ratioName = node.inputs[1] || undefined;
   const ratio = constantRatio(ctx, ratioName);

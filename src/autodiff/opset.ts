@@ -98,10 +98,9 @@ export function upgradeNodes(graph: Graph, from: number, to: number, b: GraphBui
           if (getInt(node, 'spatial', 1) !== 1) throw new RebirthError(`autodiff: ${label(node)} uses spatial=0 (per-activation statistics), which opset 9+ dropped; re-export the model`);
           removeAttr(node, 'spatial');
         }
-        if (from < 14 && node.outputs.length > 1) {
-          if (node.outputs.slice(1).some((o) => o)) throw new RebirthError(`autodiff: ${label(node)} has training outputs from opset ${from}; export the model in inference mode`);
-          node.outputs = node.outputs.slice(0, 1);
-        }
+        // Training outputs (opset < 14: running and saved statistics) were removed before the upgrade by
+        // normalizeTrainingExport (training-export.ts); only omitted ('') trailing outputs can remain.
+        if (from < 14) node.outputs = node.outputs.slice(0, 1);
         break;
       case 'Resize':
         if (from < 11) node.inputs = [node.inputs[0] as string, '', node.inputs[1] as string];

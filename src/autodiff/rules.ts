@@ -11,7 +11,8 @@ import { batchNormForward, batchNormGrad, dropoutForward, dropoutGrad } from './
 import {
   averagePoolGrad, convGrad, convTransposeGrad, globalAveragePoolGrad, lrnGrad, lrnForward, maxPoolForward, maxPoolGrad,
 } from './window.js';
-import { broadcastShapes } from './shapes.js';
+import type { Dim } from '../ir/graph.js';
+import { broadcastShapes } from '../ops/dims.js';
 
 export interface GradRule {
   /** Gradient per input (null: none needed or none defined). */
@@ -47,9 +48,16 @@ function gate(ctx: GradContext, cond: string, dy: string): string {
   return ctx.op('Where', [cond, dy, ctx.constant(0)]);
 }
 
+/** numpy broadcast of shapes of known rank; undefined when a rank is unknown or the shapes conflict. */
+function broadcastOf(shapes: readonly (Dim[] | undefined)[]): Dim[] | undefined {
+  if (shapes.some((s) => s === undefined)) return undefined;
+  const out = broadcastShapes(shapes as Dim[][]);
+  return typeof out === 'string' ? undefined : out;
+}
+
 /** Shape of the broadcast result of a binary op (the shape of its output gradient). */
 function outShape(ctx: GradContext): ReturnType<GradContext['shapeOf']> {
-  return ctx.shapeOf(output(ctx, 0)) ?? broadcastShapes(ctx.inputs.map((i) => ctx.shapeOf(i)));
+  return ctx.shapeOf(output(ctx, 0)) ?? broadcastOf(ctx.inputs.map((i) => ctx.shapeOf(i)));
 }
 
 /** Add and Sub: dA = sumToShape(dY, A), dB = +/- sumToShape(dY, B) (broadcast inputs get reduced sums). */
@@ -92,6 +100,25 @@ const div: GradRule = {
     return [
       ctx.needs(0) ? ctx.sumToShape(dyOverB, a, shape) : null,
       ctx.needs(1) ? ctx.neg(ctx.sumToShape(ctx.mul(dyOverB, output(ctx, 0)), b, shape)) : null,
+    ];
+  },
+};
+
+/**
+ * y = a^b (broadcasting): da = dy * b * a^(b-1), db = dy * y * ln(a) (real only for a > 0, as in PyTorch).
+ * The exponent may have another type than the base (Pow-12+); it is cast to the base's float type.
+ * a^(b-1) rather than y / a, so a zero base with b >= 1 gets its finite derivative.
+ */
+const pow: GradRule = {
+  grad: (ctx) => {
+    const dy = ctx.gradOut(0);
+    if (!dy) return [null, null];
+    const [a, b] = [input(ctx, 0), input(ctx, 1)];
+    const shape = outShape(ctx);
+    const exponent = ctx.info.elemType(b) === ctx.dtype ? b : ctx.cast(b);
+    return [
+      ctx.needs(0) ? ctx.sumToShape(ctx.mul(dy, ctx.mul(exponent, ctx.op('Pow', [a, ctx.sub(exponent, ctx.constant(1))]))), a, shape) : null,
+      ctx.needs(1) ? ctx.sumToShape(ctx.mul(dy, ctx.mul(output(ctx, 0), ctx.op('Log', [a]))), b, shape) : null,
     ];
   },
 };
@@ -158,7 +185,7 @@ const matmul: GradRule = {
     if (as.length === 1 && bs.length === 1) dy2 = ctx.reshape(dy, [1, 1]);
     else if (as.length === 1) dy2 = ctx.unsqueeze(dy, [-2]);
     else if (bs.length === 1) dy2 = ctx.unsqueeze(dy, [-1]);
-    const batch = broadcastShapes([a2s.slice(0, -2), b2s.slice(0, -2)]);
+    const batch = broadcastOf([a2s.slice(0, -2), b2s.slice(0, -2)]);
     const swapLast = (rank: number): number[] => [...range(0, rank - 2), rank - 1, rank - 2];
     const grads: Grads = [null, null];
     if (ctx.needs(0)) {
@@ -278,7 +305,7 @@ function reduceRule(mean: boolean): GradRule {
       const x = input(ctx, 0);
       const rank = ctx.requireRank(x);
       const axesName = ctx.inputs[1];
-      let axes: number[] | undefined = axesName ? ctx.info.consts.get(axesName) : getInts(ctx.node, 'axes');
+      let axes: number[] | undefined = axesName ? ctx.info.ints(axesName) : getInts(ctx.node, 'axes');
       if (axesName && !axes) throw ctx.fail('its axes must be a constant to build its gradient');
       const noop = getInt(ctx.node, 'noop_with_empty_axes', 0) === 1;
       if (!axes || axes.length === 0) {
@@ -319,7 +346,7 @@ const pad: GradRule = {
     if (!dy || !ctx.needs(0)) return grads;
     const mode = ctx.node.attributes.find((a) => a.name === 'mode');
     if (mode && mode.kind === 'string' && new TextDecoder().decode(mode.value) !== 'constant') throw ctx.fail('only mode=constant has a gradient rule');
-    const pads = ctx.info.consts.get(input(ctx, 1));
+    const pads = ctx.info.ints(input(ctx, 1));
     if (!pads || ctx.inputs[3]) throw ctx.fail('its pads must be a constant and axes absent to build its gradient');
     const x = input(ctx, 0);
     const r = pads.length / 2;
@@ -360,6 +387,7 @@ export const GRADIENTS: Record<string, GradRule | 'none'> = {
   Exp: unary((ctx, dy) => ctx.mul(dy, output(ctx, 0))),
   Log: unary((ctx, dy) => ctx.div(dy, input(ctx, 0))),
   Sqrt: unary((ctx, dy) => ctx.div(ctx.scale(dy, 0.5), output(ctx, 0))),
+  Pow: pow,
   Clip: clip,
   HardSwish: hardSwish,
   Softmax: softmax,

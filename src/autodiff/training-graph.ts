@@ -11,8 +11,10 @@ import { defaultLabelsName, emitLoss, type LossSpec, type ResolvedLoss } from '.
 
 export type { LossSpec } from './losses.js';
 import { upgradeNodes } from './opset.js';
+import { normalizeTrainingExport, type TrainingExportReport } from './training-export.js';
 import { GRADIENTS, type GradRule } from './rules.js';
-import { inferShapes } from './shapes.js';
+import { ShapeInfo } from '../shapes/info.js';
+import { foldShapeSubgraphs } from '../shapes/fold.js';
 
 /**
  * Opset of training graphs: ScatterElements with reduction='add' (MaxPool's gradient) needs 16, BitwiseXor
@@ -28,10 +30,18 @@ export interface TrainingGraphOptions {
   /** 'train': batch statistics in BatchNormalization, dropout on. 'eval': inference semantics (frozen BN). */
   mode?: 'train' | 'eval';
   /**
-   * Dropout masks: 'seed' (default) hashes them in the graph from an int64 scalar input `seedName` fed each
-   * step; 'ort' lets ORT draw them from a fixed seed attribute; 'input' makes each mask a bool graph input.
+   * Keep every BatchNormalization in inference mode in 'train' mode too: the running statistics are used as
+   * constants (they stay initializers and are not updated), while scale and bias train unless they are left
+   * out of `trainable`. Dropout is unaffected. (What PyTorch users do with `bn.eval()` while fine-tuning.)
    */
-  dropoutMasks?: 'seed' | 'ort' | 'input';
+  freezeBatchNorm?: boolean;
+  /**
+   * Dropout masks: 'seed' (default) hashes them in the graph from an int64 scalar input `seedName` fed each
+   * step; 'ort' lets ORT draw them from a fixed seed attribute; 'input' makes each mask a bool graph input;
+   * 'none' keeps Dropout the identity in training too (deterministic: what the PyTorch references of
+   * test/fixtures/torch use, which put their Dropout modules in eval()).
+   */
+  dropoutMasks?: 'seed' | 'ort' | 'input' | 'none';
   /** Seed of ORT-drawn dropout masks ('ort' mode; each Dropout node derives its own). */
   seed?: number;
   /** Running variance update: ONNX's population variance (default) or PyTorch's unbiased variance. */
@@ -69,6 +79,8 @@ export interface TrainingGraph {
   seedName: string | undefined;
   /** Default-domain opset of the training graph. */
   opset: number;
+  /** Training-mode nodes of the model (a training-mode export) rewritten into their inference form first. */
+  trainingExport: TrainingExportReport;
 }
 
 function defaultOpset(model: Model): number {
@@ -90,9 +102,15 @@ function ruleFor(node: Node): GradRule | 'none' | undefined {
   return Object.prototype.hasOwnProperty.call(GRADIENTS, node.opType) ? GRADIENTS[node.opType] : undefined;
 }
 
-export function buildTrainingGraph(model: Model, options: TrainingGraphOptions): TrainingGraph {
+export function buildTrainingGraph(exported: Model, options: TrainingGraphOptions): TrainingGraph {
   const specs = Array.isArray(options.loss) ? options.loss : [options.loss];
   if (specs.length === 0) throw new RebirthError('autodiff: options.loss is empty; give at least one loss');
+  // Exports compute shapes at run time (Shape -> Gather -> Concat -> Reshape, torch's LocalResponseNorm
+  // pads and its If on a shape check); the rules need those shapes static and If has no gradient, so the
+  // shape engine folds them into constants first (weights are never folded: see src/shapes/fold.ts).
+  // Values the losses read stay even when no graph output needs them.
+  const read = [...specs.flatMap((l) => (l.output ? [l.output] : [])), ...(options.outputs ?? [])];
+  const model = foldShapeSubgraphs(exported, { keep: read }).model;
   const firstOutput = model.graph.outputs[0]?.name;
   const losses: ResolvedLoss[] = specs.map((l) => {
     const output = l.output ?? firstOutput;
@@ -109,6 +127,8 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
     initializers: new Map(src.initializers), nodes: src.nodes.map(cloneNode),
   };
   const b = new GraphBuilder(graph);
+  // Before the opset upgrade: BatchNormalization's training outputs changed meaning at opset 14.
+  const trainingExport = normalizeTrainingExport(graph, from);
   upgradeNodes(graph, from, Math.min(opset, TRAINING_OPSET), b);
   topologicalSort(graph);
 
@@ -127,7 +147,23 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
     if (dtype !== undefined && dtype !== t.dataType) throw new RebirthError(`autodiff: trainable '${p}' is ${dataTypeName(t.dataType)} but others are ${dataTypeName(dtype)}; train one float type at a time`);
     dtype = t.dataType;
   }
-  const info = inferShapes(graph);
+  const training = (options.mode ?? 'train') === 'train';
+  const batchNormTraining = training && options.freezeBatchNorm !== true;
+  if (batchNormTraining) {
+    // A training-mode BatchNormalization normalizes with batch statistics, so no gradient reaches its
+    // running statistics: they are state the step updates (extraOutputs), never parameters.
+    const trainableSet = new Set(options.trainable);
+    for (const n of graph.nodes) {
+      if (n.opType !== 'BatchNormalization' || (n.domain !== '' && n.domain !== 'ai.onnx')) continue;
+      for (const k of [3, 4]) {
+        const name = n.inputs[k];
+        if (name && trainableSet.has(name)) {
+          throw new RebirthError(`autodiff: trainable '${name}' is the running ${k === 3 ? 'mean' : 'variance'} of ${nodeLabel(n)}, which is state updated from batch statistics, not a parameter; remove it from trainable`);
+        }
+      }
+    }
+  }
+  const info = ShapeInfo.of({ ...model, opsetImports: [{ domain: '', version: opset }], graph });
 
   // Which values depend on a trainable parameter, and which values the loss reads.
   const requires = new Set(options.trainable);
@@ -159,12 +195,12 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   const st: EmitterState = { builder: b, info, opset, dtype: dtype ?? DataType.FLOAT, constants: new Map() };
   const settings: TrainSettings = {
     dropoutMasks: options.dropoutMasks ?? 'seed', seed: options.seed ?? 0, runningVariance: options.runningVariance ?? 'population',
+    batchNormTraining,
   };
   const extras: TrainExtras = { stateOutputs: new Map(), maskInputs: new Map() };
   const forwardNodes = graph.nodes;
   graph.nodes = [];
   const saved = new Map<Node, ReadonlyMap<string, string>>();
-  const training = (options.mode ?? 'train') === 'train';
   forwardNodes.forEach((node, index) => {
     const row = ruleFor(node);
     if (row && row !== 'none' && row.forward) {
@@ -286,5 +322,6 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
     logitsOutput: (losses[0] as ResolvedLoss).output,
     paramShapes: Object.fromEntries(options.trainable.map((p) => [p, [...(src.initializers.get(p)?.dims ?? [])]])),
     seedName: extras.seedInput,
+    trainingExport,
   };
 }

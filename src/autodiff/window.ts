@@ -1,16 +1,60 @@
 // Gradients of the sliding-window ops (Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, LRN),
 // each expressed with standard ONNX ops. The derivations are next to the code; docs/autodiff.md has the
 // measured costs.
-import { getFloat, getInt, getInts, type AttrInput } from '../ir/attributes.js';
+import { getFloat, getInt, getInts, getString, type AttrInput } from '../ir/attributes.js';
 import type { Attribute, Node } from '../ir/graph.js';
 import type { Emitter, ForwardContext, GradContext } from './context.js';
 import { makeTensor } from './context.js';
+import { DataType } from '../ir/tensor.js';
 import {
   adjointTransposeSettings, avgPoolAxisCounts, ceilModeDisagrees, convTransposeGeometry, groupOf, outerProduct, outputSpatial,
   windowGeometry, type WindowGeometry,
 } from './geometry.js';
 
 type Grads = (string | null)[];
+
+/**
+ * Which formulation each window-op gradient emits. The defaults are the measured fastest on ORT 1.30
+ * (docs/training.md); the others stay selectable so bench/train-profile.ts can compare old and new graphs
+ * interleaved in one process, and the tests check every form against the same references.
+ */
+export interface WindowGradForms {
+  /**
+   * MaxPool backward: 'scatter' = forward with Indices + ScatterElements(add); 'argmax' = the plain (fast)
+   * MaxPool forward, and backward from ArgMax over the stacked window taps routed by a one-hot ConvTranspose.
+   */
+  maxPool: 'scatter' | 'argmax';
+  /**
+   * Conv dX: 'transpose' = always ConvTranspose(dY, W); 'conv' = Conv with the flipped, transposed kernel
+   * whenever the stride is 1; 'auto' = that Conv only where its im2col buffer is no larger than
+   * ConvTranspose's column buffer (1x1 kernels, or no more output than input channels per group).
+   */
+  convInput: 'transpose' | 'conv' | 'auto';
+  /**
+   * Conv/ConvTranspose dW: 'batched-taps' = per-tap MatMul batched over (n, group), Concat, ReduceSum over n;
+   * 'folded-taps' = per-tap product with the batch folded into the contraction (Gemm with transB for one
+   * group); 'im2col' = the taps' slices concatenated and one product.
+   */
+  convWeight: 'batched-taps' | 'folded-taps' | 'im2col';
+}
+
+export const DEFAULT_WINDOW_GRAD_FORMS: Readonly<WindowGradForms> = Object.freeze({ maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps' });
+
+let activeForms: Readonly<WindowGradForms> = DEFAULT_WINDOW_GRAD_FORMS;
+
+/**
+ * Runs `build` (synchronously, e.g. a buildTrainingGraph call) with some gradient forms overridden, and
+ * restores the previous forms afterwards. For benchmarks and tests that compare formulations.
+ */
+export function withWindowGradForms<T>(forms: Partial<WindowGradForms>, build: () => T): T {
+  const previous = activeForms;
+  activeForms = { ...previous, ...forms };
+  try {
+    return build();
+  } finally {
+    activeForms = previous;
+  }
+}
 
 const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 
@@ -36,35 +80,153 @@ function ncSpatial(ctx: GradContext, value: string, why: string): { channels: nu
  * 5x5 kernels and 6.5x slower for 1x1 on a 64x64x28x28 layer (docs/autodiff.md). Returns [outC, inC/G, k...].
  */
 export function convWeightGrad(
-  ctx: GradContext, input: string, inChannels: number, inSpatial: readonly number[],
-  gradOut: string, outChannels: number, outSpatial: readonly number[], geo: WindowGeometry, group: number,
+  ctx: GradContext, input: string, inChannels: number, inSpatial: readonly number[] | undefined,
+  gradOut: string, outChannels: number, outSpatial: readonly number[] | undefined, geo: WindowGeometry, group: number,
 ): string {
-  const r = inSpatial.length;
   const cg = inChannels / group;
   const mg = outChannels / group;
   const padded = [...geo.padsBegin, ...geo.padsEnd].some((p) => p !== 0)
     ? ctx.op('Pad', [input, ctx.ints([0, 0, ...geo.padsBegin, 0, 0, ...geo.padsEnd])])
     : input;
-  const paddedSpatial = inSpatial.map((n, i) => n + (geo.padsBegin[i] as number) + (geo.padsEnd[i] as number));
-  if (cg === 1 && mg === 1) return depthwiseWeightGrad(ctx, padded, paddedSpatial, gradOut, outChannels, outSpatial, geo);
+  const paddedSpatial = inSpatial?.map((n, i) => n + (geo.padsBegin[i] as number) + (geo.padsEnd[i] as number));
+  const tapEnds = tapEndsOf(ctx, gradOut, outSpatial, geo);
+  if (cg === 1 && mg === 1) return depthwiseWeightGrad(ctx, padded, tapEnds, gradOut, outChannels, geo);
+  const w: TapWeightGrad = { padded, paddedSpatial, tapEnds, gradOut, geo, group, cg, mg };
+  if (activeForms.convWeight === 'batched-taps') return batchedTapsWeightGrad(ctx, w);
+  return foldedWeightGrad(ctx, w, activeForms.convWeight === 'im2col');
+}
+
+/** What the dW routines share: X padded once, its spatial sizes when static, the taps' slice ends, dY, the window. */
+interface TapWeightGrad {
+  padded: string;
+  paddedSpatial: readonly number[] | undefined;
+  tapEnds: (starts: readonly number[]) => string;
+  gradOut: string;
+  geo: WindowGeometry;
+  group: number;
+  cg: number;
+  mg: number;
+}
+
+/** Offsets of kernel tap t into the padded input, per spatial axis (tap t in row-major kernel order). */
+function tapStarts(t: number, geo: WindowGeometry): number[] {
+  return tapIndex(t, geo.kernel).map((k, i) => k * (geo.dilations[i] as number));
+}
+
+/**
+ * Whether a tap's strided slice is the whole padded input: it starts at 0 with stride 1 and its
+ * (out-1)*s + 1 = out positions reach the end, out = padded size, i.e. a kernel extent of 1 on every axis.
+ */
+function tapIsWhole(geo: WindowGeometry): boolean {
+  return geo.strides.every((s) => s === 1) && geo.kernel.every((k, i) => (k - 1) * (geo.dilations[i] as number) === 0);
+}
+
+/** Reshape [N, G*Cg, S...] to [N, G, Cg, S...], with S from the graph when the spatial sizes are dynamic. */
+function splitGroups(ctx: GradContext, padded: string, paddedSpatial: readonly number[] | undefined, group: number, cg: number, r: number): string {
+  return ctx.reshape(padded, paddedSpatial
+    ? ctx.ints([0, group, cg, ...paddedSpatial])
+    : ctx.op('Concat', [ctx.ints([0, group, cg]), ctx.slice(ctx.shape(padded), [2], [2 + r], [0])], { axis: 0 }));
+}
+
+/**
+ * dW with the batch folded into the contraction: dW[g,m,c,t] = sum_{(n,o)} dY[n,g,m,o] * Xpad[n,g,c,o*s + t*d]
+ * is one product over n*P rows per tap instead of a product batched over n followed by a ReduceSum over n.
+ * Per-tap results are [G,Mg,Cg] (no batch axis), so stacking them costs nothing, where the batched form
+ * concatenated [N,G,Mg,Cg] per tap (4-23 ms per layer in googlenet-mini's profile) and reduced after.
+ * One group: X and dY go channels-last once ([N,S...,C], [N*P,M]) and each tap is
+ * Gemm(dY', slice' [N*P,C], transA=1) = [M,C] (MLAS reads the transposed operand in place); the strided
+ * slices then copy whole C-long rows (slicing [C,N,H,W] instead copied 7-14-float rows and made Slice
+ * 1.7x slower in the profile). Several groups: X is [G,N,S...,Cg], dY [G,Mg,N*P] (general permutations)
+ * and each tap is MatMul(dY', slice [G,N*P,Cg]) batched over g.
+ * `im2col`: the taps' slices concatenated on the channel axis into one [N*P, K*C] ([G, N*P, K*Cg]) operand
+ * and a single product, which costs one more copy of all the slices (Concat) for one wider GEMM.
+ */
+function foldedWeightGrad(ctx: GradContext, w: TapWeightGrad, im2col: boolean): string {
+  const { padded, paddedSpatial, tapEnds, gradOut, geo, group, cg, mg } = w;
+  const r = geo.kernel.length;
+  const kernelSize = geo.kernel.reduce((a, b) => a * b, 1);
+  const spatialAxes = range(2, 2 + r);
+  const outChannels = group * mg;
+  const tapSlice = (x: string, t: number): string => {
+    if (tapIsWhole(geo)) return x;
+    const starts = tapStarts(t, geo);
+    return ctx.op('Slice', [x, ctx.ints(starts), tapEnds(starts), ctx.ints(spatialAxes), ctx.ints(geo.strides)]);
+  };
+  if (group === 1) {
+    // X [N, C, S...] -> [N, S..., C]; dY [N, M, O...] -> [N, O..., M] -> [N*P, M]. Both transposes move one axis
+    // to the end, which ORT runs several times faster than the general permutation the grouped form needs.
+    const xT = ctx.transpose(padded, [0, ...spatialAxes, 1]);
+    const dyT = ctx.reshape(ctx.transpose(gradOut, [0, ...spatialAxes, 1]), [-1, outChannels]);
+    const cut = (t: number): string => {
+      if (tapIsWhole(geo)) return xT;
+      const starts = tapStarts(t, geo);
+      return ctx.op('Slice', [xT, ctx.ints(starts), tapEnds(starts), ctx.ints(range(1, 1 + r)), ctx.ints(geo.strides)]);
+    };
+    if (im2col && kernelSize > 1) {
+      // [N, O..., K*C] -> [N*P, K*C]; dY'^T cols = [M, K*C] = [M, K, C] -> [M, C, K].
+      const cols = ctx.reshape(ctx.op('Concat', range(0, kernelSize).map(cut), { axis: 1 + r }), [-1, kernelSize * cg]);
+      const product = ctx.reshape(ctx.op('Gemm', [dyT, cols], { transA: 1 }), [outChannels, kernelSize, cg]);
+      return ctx.reshape(ctx.transpose(product, [0, 2, 1]), [outChannels, cg, ...geo.kernel]);
+    }
+    const taps = range(0, kernelSize).map((t) => ctx.op('Gemm', [dyT, ctx.reshape(cut(t), [-1, cg])], { transA: 1 }));
+    const stacked = kernelSize === 1 ? (taps[0] as string) : ctx.op('Concat', taps.map((t) => ctx.unsqueeze(t, [2])), { axis: 2 });
+    return ctx.reshape(stacked, [outChannels, cg, ...geo.kernel]);
+  }
+  // X [N, G*Cg, S...] -> [N, G, Cg, S...] -> [G, N, S..., Cg]; dY -> [N, G, Mg, P] -> [G, Mg, N, P] -> [G, Mg, N*P].
+  const xT = ctx.transpose(splitGroups(ctx, padded, paddedSpatial, group, cg, r), [1, 0, ...range(3, 3 + r), 2]);
+  const dyT = ctx.reshape(ctx.transpose(ctx.reshape(gradOut, [0, group, mg, -1]), [1, 2, 0, 3]), [group, mg, -1]);
+  if (im2col && kernelSize > 1) {
+    // Taps side by side on the channel axis: [G, N, O..., K*Cg] -> [G, N*P, K*Cg]; the product
+    // [G, Mg, K*Cg] = [G, Mg, K, Cg] goes to [G, Mg, Cg, K].
+    const cols = ctx.op('Concat', range(0, kernelSize).map((t) => tapSlice(xT, t)), { axis: 2 + r });
+    const product = ctx.reshape(ctx.op('MatMul', [dyT, ctx.reshape(cols, [group, -1, kernelSize * cg])]), [group, mg, kernelSize, cg]);
+    return ctx.reshape(ctx.transpose(product, [0, 1, 3, 2]), [outChannels, cg, ...geo.kernel]);
+  }
+  const taps = range(0, kernelSize).map((t) => ctx.op('MatMul', [dyT, ctx.reshape(tapSlice(xT, t), [group, -1, cg])]));
+  const stacked = kernelSize === 1 ? (taps[0] as string) : ctx.op('Concat', taps.map((t) => ctx.unsqueeze(t, [3])), { axis: 3 });
+  return ctx.reshape(stacked, [outChannels, cg, ...geo.kernel]);
+}
+
+/**
+ * The dW form before issue 13: per tap a MatMul batched over (n, group), dY [N,G,Mg,P] x slice
+ * [N,G,P,Cg] -> [N,G,Mg,Cg], the taps concatenated and one ReduceSum over n.
+ */
+function batchedTapsWeightGrad(ctx: GradContext, w: TapWeightGrad): string {
+  const { padded, paddedSpatial, tapEnds, gradOut, geo, group, cg, mg } = w;
+  const r = geo.kernel.length;
+  const outChannels = group * mg;
   // [N, G*Cg, S...] -> [N, G, Cg, S...] -> [N, G, S..., Cg]
-  const grouped = ctx.reshape(padded, [0, group, cg, ...paddedSpatial]);
+  const grouped = splitGroups(ctx, padded, paddedSpatial, group, cg, r);
   const channelsLast = ctx.transpose(grouped, [0, 1, ...range(3, 3 + r), 2]);
   const dy = ctx.reshape(gradOut, [0, group, mg, -1]);
   const spatialAxes = range(2, 2 + r);
   const taps: string[] = [];
   const kernelSize = geo.kernel.reduce((a, b) => a * b, 1);
   for (let t = 0; t < kernelSize; t++) {
-    const starts = tapIndex(t, geo.kernel).map((k, i) => k * (geo.dilations[i] as number));
-    const ends = starts.map((st, i) => st + ((outSpatial[i] as number) - 1) * (geo.strides[i] as number) + 1);
-    const whole = starts.every((st, i) => st === 0 && ends[i] === paddedSpatial[i]) && geo.strides.every((s) => s === 1);
-    const slice = whole ? channelsLast : ctx.op('Slice', [channelsLast, ctx.ints(starts), ctx.ints(ends), ctx.ints(spatialAxes), ctx.ints(geo.strides)]);
+    const starts = tapStarts(t, geo);
+    const slice = tapIsWhole(geo) ? channelsLast : ctx.op('Slice', [channelsLast, ctx.ints(starts), tapEnds(starts), ctx.ints(spatialAxes), ctx.ints(geo.strides)]);
     const product = ctx.op('MatMul', [dy, ctx.reshape(slice, [0, group, -1, cg])]);
     taps.push(kernelSize === 1 ? product : ctx.unsqueeze(product, [4]));
   }
   const stacked = taps.length === 1 ? (taps[0] as string) : ctx.op('Concat', taps, { axis: 4 });
   const summed = ctx.reduce('ReduceSum', stacked, [0], false);
   return ctx.reshape(summed, [outChannels, cg, ...geo.kernel]);
+}
+
+/**
+ * Ends of a kernel tap's strided slice of the padded input: start + (out-1)*s + 1 per spatial axis, so the
+ * slice has exactly `out` positions. Static when the output sizes are; otherwise (dynamic height/width)
+ * computed in the graph from Shape(gradOut), the shared (out-1)*s + 1 once per node.
+ */
+function tapEndsOf(ctx: GradContext, gradOut: string, outSpatial: readonly number[] | undefined, geo: WindowGeometry): (starts: readonly number[]) => string {
+  if (outSpatial) return (starts) => ctx.ints(starts.map((st, i) => st + ((outSpatial[i] as number) - 1) * (geo.strides[i] as number) + 1));
+  const r = geo.kernel.length;
+  const ones = ctx.ints(new Array<number>(r).fill(1));
+  let span: string | undefined;
+  return (starts) => {
+    span ??= ctx.add(ctx.op('Mul', [ctx.sub(ctx.slice(ctx.shape(gradOut), [2], [2 + r], [0]), ones), ctx.ints(geo.strides)]), ones);
+    return ctx.add(span, ctx.ints(starts));
+  };
 }
 
 /** Row-major multi-index of kernel tap t. */
@@ -83,15 +245,14 @@ function tapIndex(t: number, kernel: readonly number[]): number[] {
  * thousands of 1xPx1 products, so each tap is an elementwise Mul of dY with the tap's strided slice and a
  * ReduceSum over batch and positions instead (1.6x faster on 64x64x28x28, docs/autodiff.md).
  */
-function depthwiseWeightGrad(ctx: GradContext, padded: string, paddedSpatial: readonly number[], gradOut: string, channels: number, outSpatial: readonly number[], geo: WindowGeometry): string {
-  const r = paddedSpatial.length;
+function depthwiseWeightGrad(ctx: GradContext, padded: string, tapEnds: (starts: readonly number[]) => string, gradOut: string, channels: number, geo: WindowGeometry): string {
+  const r = geo.kernel.length;
   const axes = range(2, 2 + r);
   const kernelSize = geo.kernel.reduce((a, b) => a * b, 1);
   const taps: string[] = [];
   for (let t = 0; t < kernelSize; t++) {
     const starts = tapIndex(t, geo.kernel).map((k, i) => k * (geo.dilations[i] as number));
-    const ends = starts.map((st, i) => st + ((outSpatial[i] as number) - 1) * (geo.strides[i] as number) + 1);
-    const slice = ctx.op('Slice', [padded, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(geo.strides)]);
+    const slice = ctx.op('Slice', [padded, ctx.ints(starts), tapEnds(starts), ctx.ints(axes), ctx.ints(geo.strides)]);
     taps.push(ctx.reduce('ReduceSum', ctx.mul(gradOut, slice), [0, ...axes], false));
   }
   const stacked = taps.length === 1 ? (taps[0] as string) : ctx.op('Concat', taps.map((t) => ctx.unsqueeze(t, [1])), { axis: 1 });
@@ -123,11 +284,20 @@ function convOperands(ctx: GradContext): { x: string; w: string; channels: numbe
 export function convGrad(ctx: GradContext): Grads {
   const dy = ctx.gradOut(0);
   if (!dy) return [null, null, null];
+  const xShape = ctx.shapeOf(ctx.inputs[0] as string);
+  if (xShape && xShape.length >= 3 && typeof xShape[1] === 'number' && xShape.slice(2).some((d) => typeof d !== 'number')) {
+    return convGradDynamicSpatial(ctx, dy, xShape[1], xShape.length - 2);
+  }
   const { x, w, channels, spatial, ws, kernel, group } = convOperands(ctx);
   const geo = windowGeometry(ctx.node, spatial, kernel);
   const outSp = outputSpatial(geo, spatial, false);
   const grads: Grads = [null, null, null];
-  if (ctx.needs(0)) {
+  const flippedPads = useConvForInputGrad(ws, kernel, group) ? stride1InputGradPads(geo) : undefined;
+  if (ctx.needs(0) && flippedPads) {
+    grads[0] = ctx.op('Conv', [dy, flippedTransposedKernel(ctx, w, ws, kernel, group)], {
+      dilations: geo.dilations, group: group === 1 ? undefined : group, kernel_shape: kernel, pads: flippedPads,
+    });
+  } else if (ctx.needs(0)) {
     const adj = spatial.map((n, i) => adjointTransposeSettings(n, outSp[i] as number, kernel[i] as number, geo.strides[i] as number, geo.dilations[i] as number, geo.padsBegin[i] as number));
     const outputPadding = adj.map((a) => a.outputPadding);
     grads[0] = ctx.op('ConvTranspose', [dy, w], {
@@ -138,6 +308,91 @@ export function convGrad(ctx: GradContext): Grads {
   }
   if (ctx.needs(1)) grads[1] = convWeightGrad(ctx, x, channels, spatial, dy, ws[0] as number, outSp, geo, group);
   if (ctx.needs(2) && ctx.inputs[2]) grads[2] = biasGrad(ctx, dy, spatial.length + 2);
+  return grads;
+}
+
+/**
+ * Pads of the plain Conv that computes a stride-1 Conv's dX, or undefined when dX needs ConvTranspose.
+ * With stride 1, dX[i] = sum_k sum_m dY[i + pb - k*d] W[m, c, k]. Substituting k' = K-1-k (the flipped
+ * kernel) gives dY[i - ((K-1)*d - pb) + k'*d]: a convolution of dY with pads_begin' = (K-1)*d - pb, and
+ * since dY has in + pb + pe - (K-1)*d positions, pads_end' = (K-1)*d - pe makes its output exactly `in`
+ * long. Conv takes no negative pads, so a forward pad wider than the kernel extent keeps ConvTranspose.
+ */
+function stride1InputGradPads(geo: WindowGeometry): number[] | undefined {
+  if (geo.strides.some((s) => s !== 1)) return undefined;
+  const extent = geo.kernel.map((k, i) => (k - 1) * (geo.dilations[i] as number));
+  const pads = [...geo.padsBegin.map((p, i) => (extent[i] as number) - p), ...geo.padsEnd.map((p, i) => (extent[i] as number) - p)];
+  return pads.every((p) => p >= 0) ? pads : undefined;
+}
+
+/**
+ * Whether Conv dX takes the plain-Conv form (when its stride allows). Both forms are one SGEMM of the same
+ * size per image; they differ in the buffer around it: Conv builds an im2col copy of dY (Mg*K rows per
+ * group), ConvTranspose writes a column buffer of Cg*K rows and folds it with col2im. For a 1x1 kernel
+ * Conv needs no im2col at all (its dX is the GEMM alone). Measured per layer on googlenet-mini (ORT 1.30,
+ * 1 thread): 1x1 Conv 0.2-0.5 ms vs ConvTranspose 0.3-0.8 ms, but 3x3 32->96 29 vs 27 ms and 5x5 16->48
+ * 11.4 vs 3.0 ms, where the im2col of the wider dY is 3x the column buffer.
+ */
+function useConvForInputGrad(ws: readonly number[], kernel: readonly number[], group: number): boolean {
+  if (activeForms.convInput === 'transpose') return false;
+  if (activeForms.convInput === 'conv') return true;
+  return kernel.every((k) => k === 1) || (ws[0] as number) / group <= (ws[1] as number);
+}
+
+/**
+ * The kernel of that Conv: W' [G*Cg, Mg, k...] with W'[g*Cg + c, m, k'] = W[g*Mg + m, c, K-1-k'] (input and
+ * output channels swapped within each group, every spatial axis reversed by a Slice with step -1).
+ * It is computed from the parameter input every step; it is the size of W, so it costs nothing next to dX.
+ */
+function flippedTransposedKernel(ctx: GradContext, w: string, ws: readonly number[], kernel: readonly number[], group: number): string {
+  const r = kernel.length;
+  const cg = ws[1] as number;
+  const mg = (ws[0] as number) / group;
+  const spatialAxes = range(2, 2 + r);
+  const swapped = group === 1
+    ? ctx.transpose(w, [1, 0, ...spatialAxes])
+    : ctx.reshape(ctx.transpose(ctx.reshape(w, [group, mg, cg, ...kernel]), [0, 2, 1, ...range(3, 3 + r)]), [group * cg, mg, ...kernel]);
+  const flipAxes = spatialAxes.filter((_, i) => (kernel[i] as number) > 1);
+  if (flipAxes.length === 0) return swapped;
+  // Step -1 from the last element to before the first (an end below -dim clamps to -1, i.e. past index 0).
+  return ctx.op('Slice', [swapped, ctx.ints(flipAxes.map(() => -1)), ctx.ints(flipAxes.map(() => Number.MIN_SAFE_INTEGER)), ctx.ints(flipAxes), ctx.ints(flipAxes.map(() => -1))]);
+}
+
+/**
+ * Conv over an input whose spatial sizes are dynamic (exports with dynamic height/width; the channel count
+ * must still be static). Explicit pads are needed (auto_pad SAME depends on the input size).
+ * dX: ConvTranspose(dY, W) with pads_begin kept, pads_end 0 and output_padding s-1, then a Slice to X's size.
+ * ConvTranspose writes window o at input position o*s + k*d - pb exactly as in the static case; only the
+ * extent differs: it is T + (s-1) - pb with T = s(out-1) + d(k-1) + 1. From out = floor((in + pb + pe - ext)/s)
+ * + 1 (ext = d(k-1) + 1), s(out-1) >= in + pb + pe - ext - (s-1), so T + (s-1) - pb >= in + pe >= in: the
+ * result covers all of X, and the Slice drops positions past it (for s = 1 exactly the pe end pad).
+ * output_padding s-1 stays below the stride as ONNX requires.
+ * dW: the per-tap routine with the tap slices' ends computed from Shape(dY) (tapEndsOf).
+ */
+function convGradDynamicSpatial(ctx: GradContext, dy: string, channels: number, r: number): Grads {
+  const [x, w] = ctx.inputs as [string, string];
+  const ws = ctx.requireStatic(w, 'build its gradient');
+  const kernel = getInts(ctx.node, 'kernel_shape') ?? ws.slice(2);
+  const autoPad = getString(ctx.node, 'auto_pad', 'NOTSET');
+  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    throw ctx.fail(`auto_pad ${autoPad} pads by the input size, and the spatial sizes of '${x}' are dynamic; give the model's inputs static height and width, or export with explicit pads`);
+  }
+  // windowGeometry reads the input sizes only for auto_pad SAME, refused above.
+  const geo = windowGeometry(ctx.node, new Array<number>(r).fill(0), kernel);
+  const group = groupOf(ctx.node);
+  const grads: Grads = [null, null, null];
+  if (ctx.needs(0)) {
+    const outputPadding = geo.strides.map((st) => st - 1);
+    const full = ctx.op('ConvTranspose', [dy, w], {
+      strides: geo.strides, dilations: geo.dilations, group: group === 1 ? undefined : group, kernel_shape: kernel,
+      pads: [...geo.padsBegin, ...new Array<number>(r).fill(0)],
+      output_padding: outputPadding.some((p) => p !== 0) ? outputPadding : undefined,
+    });
+    const sp = range(2, 2 + r);
+    grads[0] = ctx.op('Slice', [full, ctx.ints(sp.map(() => 0)), ctx.slice(ctx.shape(x), [2], [2 + r], [0]), ctx.ints(sp)]);
+  }
+  if (ctx.needs(1)) grads[1] = convWeightGrad(ctx, x, channels, undefined, dy, ws[0] as number, undefined, geo, group);
+  if (ctx.needs(2) && ctx.inputs[2]) grads[2] = biasGrad(ctx, dy, r + 2);
   return grads;
 }
 
@@ -174,7 +429,7 @@ export function convTransposeGrad(ctx: GradContext): Grads {
  */
 export function maxPoolForward(ctx: ForwardContext): void {
   const node = ctx.node;
-  if (!ctx.onGradientPath) { ctx.emitAsIs(); return; }
+  if (!ctx.onGradientPath || argmaxPoolPlan(ctx, node)) { ctx.emitAsIs(); return; }
   const rowMajor = getInt(node, 'storage_order', 0) === 0;
   if (node.outputs[1] && rowMajor) {
     ctx.emitAsIs();
@@ -214,6 +469,8 @@ export function attrValue(a: Attribute): AttrInput {
 export function maxPoolGrad(ctx: GradContext): Grads {
   const dy = ctx.gradOut(0);
   if (!dy || !ctx.needs(0)) return [null];
+  const plan = argmaxPoolPlan(ctx, ctx.node);
+  if (plan) return [argmaxPoolGrad(ctx, plan, dy)];
   const indices = ctx.saved('indices');
   if (!indices) throw ctx.fail('the training forward did not save its indices');
   const x = ctx.inputs[0] as string;
@@ -222,6 +479,81 @@ export function maxPoolGrad(ctx: GradContext): Grads {
   const zeros = ctx.op('ConstantOfShape', [flatShape], { value: makeTensor('value', ctx.dtype, [1], [0]) });
   const scattered = ctx.op('ScatterElements', [zeros, ctx.reshape(indices, [-1]), ctx.reshape(dy, [-1])], { axis: 0, reduction: 'add' });
   return [ctx.reshape(scattered, s ? ctx.ints(s) : ctx.shape(x))];
+}
+
+/** Static geometry of a MaxPool whose gradient takes the 'argmax' form. */
+interface ArgmaxPoolPlan {
+  spatial: number[];
+  outSpatial: number[];
+  geo: WindowGeometry;
+}
+
+/**
+ * Whether a MaxPool takes the 'argmax' gradient form, and its static geometry if so. The forward hook and
+ * the rule ask the same question, so a node gets Indices exactly when its backward reads them. It needs
+ * static spatial sizes (the tap slices and the one-hot ConvTranspose are sized by them) and output sizes
+ * that ONNX shape inference agrees with (ceilModeDisagrees: otherwise ORT's model check would see the
+ * slices and dY disagree); other nodes keep the scatter form.
+ */
+function argmaxPoolPlan(ctx: Emitter, node: Node): ArgmaxPoolPlan | undefined {
+  if (activeForms.maxPool !== 'argmax') return undefined;
+  const xs = ctx.shapeOf(node.inputs[0] ?? '');
+  const spatial = xs?.slice(2);
+  if (!xs || xs.length < 3 || !spatial?.every((d): d is number => typeof d === 'number')) return undefined;
+  const kernel = getInts(node, 'kernel_shape', []);
+  if (kernel.length !== spatial.length) return undefined;
+  const geo = windowGeometry(node, spatial, kernel);
+  const ceil = getInt(node, 'ceil_mode', 0) === 1;
+  if (ceil && ceilModeDisagrees(geo, spatial)) return undefined;
+  return { spatial, outSpatial: outputSpatial(geo, spatial, ceil), geo };
+}
+
+/**
+ * MaxPool without Indices. dX[i] = sum over windows o whose (first) max is at i of dY[o]. Channels go into
+ * the batch (X as [N*C, 1, S...]) and X is padded with -inf where windows overhang it, so padding never
+ * wins. Tap t's strided slice (taps in row-major kernel order = ORT's and PyTorch's window scan order)
+ * holds window o's t-th element; the K slices are stacked as channels [N*C, K, O...] and
+ * ArgMax(axis 1, select_last_index=0) gives, per window, the FIRST tap holding the maximum: exactly the
+ * element ORT's MaxPool kernel picks (it keeps a candidate only when strictly greater, scanning in that
+ * order) and PyTorch's max_pool2d backward, ties included (ReLU-dead windows full of zeros send their
+ * gradient to the first zero, not to every zero as an Equal(X, Y) mask would). Then
+ * routed[o, t] = (argmax[o] == t) ? dY[o] : 0, and a ConvTranspose with a one-hot kernel (channel t -> tap t,
+ * the pool's strides and dilations, adjointTransposeSettings pads) adds routed[o, t] into input position
+ * o*s + t*d - pb: the adjoint of the tap slices, summing where windows overlap.
+ * Not covered (ORT itself is ill-defined there): windows whose real values are all -inf, and NaN inputs.
+ */
+function argmaxPoolGrad(ctx: GradContext, plan: ArgmaxPoolPlan, dy: string): string {
+  const { spatial, outSpatial, geo } = plan;
+  const x = ctx.inputs[0] as string;
+  const r = spatial.length;
+  const kernelSize = geo.kernel.reduce((a, b) => a * b, 1);
+  const axes = range(2, 2 + r);
+  const flat = ctx.reshape(x, [-1, 1, ...spatial]);
+  // Windows reach (out-1)*s + (k-1)*d + 1 positions of the padded axis; pad (with -inf) only what they read.
+  const reach = spatial.map((_, i) => ((outSpatial[i] as number) - 1) * (geo.strides[i] as number) + ((geo.kernel[i] as number) - 1) * (geo.dilations[i] as number) + 1);
+  const padsEnd = spatial.map((n, i) => Math.max(0, (reach[i] as number) - (geo.padsBegin[i] as number) - n));
+  const padded = [...geo.padsBegin, ...padsEnd].some((p) => p > 0)
+    ? ctx.op('Pad', [flat, ctx.ints([0, 0, ...geo.padsBegin, 0, 0, ...padsEnd]), ctx.constant(-Infinity)])
+    : flat;
+  const taps = range(0, kernelSize).map((t) => {
+    const starts = tapStarts(t, geo);
+    const ends = starts.map((st, i) => st + ((outSpatial[i] as number) - 1) * (geo.strides[i] as number) + 1);
+    return ctx.op('Slice', [padded, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(geo.strides)]);
+  });
+  const stacked = kernelSize === 1 ? (taps[0] as string) : ctx.op('Concat', taps, { axis: 1 });
+  const argmax = ctx.op('ArgMax', [stacked], { axis: 1, keepdims: 1, select_last_index: 0 });
+  const mask = ctx.op('Equal', [argmax, ctx.constant(range(0, kernelSize), [1, kernelSize, ...spatial.map(() => 1)], DataType.INT64)]);
+  const routed = ctx.op('Where', [mask, ctx.reshape(dy, [-1, 1, ...outSpatial]), ctx.constant(0)]);
+  const oneHot = ctx.constant(range(0, kernelSize * kernelSize).map((i) => (Math.floor(i / kernelSize) === i % kernelSize ? 1 : 0)), [kernelSize, 1, ...geo.kernel]);
+  const adj = spatial.map((n, i) => adjointTransposeSettings(n, outSpatial[i] as number, geo.kernel[i] as number, geo.strides[i] as number, geo.dilations[i] as number, geo.padsBegin[i] as number));
+  const outputPadding = adj.map((a) => a.outputPadding);
+  const dx = ctx.op('ConvTranspose', [routed, oneHot], {
+    strides: geo.strides, dilations: geo.dilations, kernel_shape: geo.kernel,
+    pads: [...adj.map((a) => a.padBegin), ...adj.map((a) => a.padEnd)],
+    output_padding: outputPadding.some((p) => p !== 0) ? outputPadding : undefined,
+  });
+  const xs = ctx.staticShape(x);
+  return ctx.reshape(dx, xs ? ctx.ints(xs) : ctx.shape(x));
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 import { RebirthError } from '../errors.js';
 import { Random } from '../util/random.js';
+import type { ResolvedPreprocess } from './preprocess.js';
 
 export interface Dataset {
   /** count * c * h * w values, NCHW, usually in [0, 1]. */
@@ -21,6 +22,8 @@ export interface Dataset {
   classes: number;
   /** Human-readable class names, when known (length === classes). */
   classNames?: readonly string[];
+  /** How the images were made from pixels, when known (recorded in the models trained on them). */
+  preprocess?: ResolvedPreprocess;
 }
 
 export interface AugmentOptions {
@@ -57,7 +60,8 @@ export interface Batch {
 }
 
 const ORDER_STREAM = 1;
-const AUGMENT_STREAM = 2;
+/** Stream key of the per-batch augmentation generator (sources that augment elsewhere use it too). */
+export const AUGMENT_STREAM = 2;
 
 /** Throw if the arrays disagree with count/shape: such a dataset would give garbage batches. */
 export function validateDataset(ds: Dataset, name = 'dataset'): void {
@@ -75,6 +79,13 @@ export function validateDataset(ds: Dataset, name = 'dataset'): void {
   }
   if (ds.classNames && ds.classNames.length !== ds.classes) {
     throw new RebirthError(`${name}: ${ds.classNames.length} class names for ${ds.classes} classes`);
+  }
+}
+
+/** Throw unless `startBatch` is an integer >= 0 (shared by every kind of data). */
+export function checkStartBatch(startBatch: number): void {
+  if (!Number.isInteger(startBatch) || startBatch < 0) {
+    throw new RebirthError(`batches: startBatch must be an integer >= 0, got ${startBatch}`);
   }
 }
 
@@ -105,6 +116,7 @@ export function sliceDataset(ds: Dataset, start: number, end = ds.count): Datase
     classes: ds.classes,
   };
   if (ds.classNames) out.classNames = ds.classNames;
+  if (ds.preprocess) out.preprocess = ds.preprocess;
   return out;
 }
 
@@ -116,9 +128,7 @@ export function* batches(ds: Dataset, options: BatchOptions): Generator<Batch, v
   const epoch = options.epoch ?? 0;
   const total = batchCount(ds.count, batchSize, options.dropLast);
   const startBatch = options.startBatch ?? 0;
-  if (!Number.isInteger(startBatch) || startBatch < 0) {
-    throw new RebirthError(`batches: startBatch must be an integer >= 0, got ${startBatch}`);
-  }
+  checkStartBatch(startBatch);
   const pad = options.augment?.pad ?? 0;
   const flip = options.augment?.flip ?? false;
   if (!Number.isInteger(pad) || pad < 0) {

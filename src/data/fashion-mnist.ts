@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { RebirthError } from '../errors.js';
 import type { Dataset } from './dataset.js';
 import { readIdxImages, readIdxLabels } from './idx.js';
+import { PRESETS, resolvePreprocess } from './preprocess.js';
 
 /** Where Debian's dataset-fashion-mnist package puts the files. */
 export const FASHION_MNIST_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist';
@@ -89,5 +90,8 @@ export function loadFashionMnist(options: FashionMnistOptions): Dataset {
   // what other frameworks feed the same model.
   for (let i = 0; i < n; i++) x[i] = (images.pixels[i] ?? 0) / 255;
 
-  return { images: x, labels: y, count, shape: [1, SIDE, SIDE], classes, classNames: FASHION_MNIST_CLASSES };
+  return {
+    images: x, labels: y, count, shape: [1, SIDE, SIDE], classes, classNames: FASHION_MNIST_CLASSES,
+    preprocess: resolvePreprocess(PRESETS.unit, [1, SIDE, SIDE]),
+  };
 }

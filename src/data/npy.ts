@@ -70,8 +70,23 @@ export function writeNpy(file: string, array: NpyArray): void {
   }
 }
 
-/** Parse .npy bytes; `name` (a file name) is used in error messages. */
-export function parseNpy(bytes: Uint8Array, name = '.npy data'): NpyArray {
+/** What a .npy header says: element type, shape, and where the data starts and how long it is. */
+export interface NpyHeader {
+  dtype: NpyDtype;
+  shape: number[];
+  /** Byte offset of the first element. */
+  dataStart: number;
+  /** Bytes of data the shape needs. */
+  byteLength: number;
+  /** Bytes per element. */
+  itemSize: number;
+}
+
+/**
+ * Parse the header at the start of `bytes` (which need not hold the data: reading a large file's first
+ * kilobytes is enough to stream it). `name` (a file name) is used in error messages.
+ */
+export function parseNpyHeader(bytes: Uint8Array, name = '.npy data'): NpyHeader {
   if (!HOST_LITTLE_ENDIAN) throw new RebirthError('reading .npy needs a little-endian host');
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
     throw new RebirthError(`${name} is not a .npy file (no \\x93NUMPY magic): save it with numpy.save`);
@@ -123,22 +138,32 @@ export function parseNpy(bytes: Uint8Array, name = '.npy data'): NpyArray {
   }
   const info = DTYPES[dtype];
   const length = shape.reduce((a, b) => a * b, 1);
-  const byteLength = length * info.bytes;
-  const available = bytes.length - dataStart;
-  if (available < byteLength) {
-    throw new RebirthError(
-      `${name} is truncated: shape (${shape.join(', ')}) of ${descr} needs ${byteLength} data bytes, only ${available} present; save it again`,
-    );
-  }
-  if (available > byteLength) {
-    throw new RebirthError(
-      `${name} has ${available - byteLength} bytes after its data; it is corrupt or not a single .npy array (.npz files are zip archives): save it with numpy.save`,
-    );
-  }
+  return { dtype, shape: [...shape], dataStart, byteLength: length * info.bytes, itemSize: info.bytes };
+}
+
+/** Parse .npy bytes; `name` (a file name) is used in error messages. */
+export function parseNpy(bytes: Uint8Array, name = '.npy data'): NpyArray {
+  const { dtype, shape, dataStart, byteLength, itemSize } = parseNpyHeader(bytes, name);
+  checkNpyLength(bytes.length, { dtype, shape, dataStart, byteLength, itemSize }, name);
   // Copy instead of viewing: the data offset in a pooled Buffer need not be aligned for the typed array.
-  const data = typedArray(dtype, length);
+  const data = typedArray(dtype, byteLength / itemSize);
   new Uint8Array(data.buffer).set(bytes.subarray(dataStart, dataStart + byteLength));
   return { dtype, shape: [...shape], data } as NpyArray;
+}
+
+/** Throw unless a file of `fileLength` bytes holds exactly the data its header announces. */
+export function checkNpyLength(fileLength: number, h: NpyHeader, name: string): void {
+  const available = fileLength - h.dataStart;
+  if (available < h.byteLength) {
+    throw new RebirthError(
+      `${name} is truncated: shape (${h.shape.join(', ')}) of ${DTYPES[h.dtype].descr} needs ${h.byteLength} data bytes, only ${available} present; save it again`,
+    );
+  }
+  if (available > h.byteLength) {
+    throw new RebirthError(
+      `${name} has ${available - h.byteLength} bytes after its data; it is corrupt or not a single .npy array (.npz files are zip archives): save it with numpy.save`,
+    );
+  }
 }
 
 /** Encode as .npy: version 1.0 unless the header needs more than 65535 bytes, then 2.0. */

@@ -4,6 +4,7 @@ import type { Tensor } from '../ir/tensor.js';
 import { emptyGraph, modelOf, tensorValue } from '../ir/builder.js';
 import { encodeModel } from '../onnx/encode.js';
 import { Session, type Backend, type HostTensor } from '../runtime/session.js';
+import { decideFaster, type DecideOptions, type FasterDecision } from '../runtime/decide.js';
 import { Random } from '../util/random.js';
 
 /**
@@ -50,6 +51,28 @@ export interface Latency {
   median: number;
 }
 
+/**
+ * Keep or leave one decomposed layer: is `after` faster than `before` on the backend? The shared
+ * decision rule (decideFaster, src/runtime/decide.ts: paired interleaved rounds, a bootstrap interval
+ * of the paired speed-up that must exclude 1, CPU time when load contaminates the wall clock, adaptive
+ * rounds up to a cap) instead of comparing two minima with a fixed margin: the minimum of one model's
+ * runs is itself noisy (it is an extreme), and a 3% margin on it kept or left layers near the threshold
+ * at random from one run to the next (docs/tucker.md, Limits).
+ */
+export async function decideLayer(before: Model, after: Model, inputShape: number[], options: Omit<MeasureOptions, 'runs'> & DecideOptions): Promise<FasterDecision> {
+  return decideFaster(encodeModel(before), encodeModel(after), {
+    ...options, backend: options.backend, threads: 1, optLevel: 'all', feeds: { [before.graph.inputs[0]?.name ?? 'x']: { type: 'float32', dims: inputShape, data: layerInput(inputShape) } },
+  });
+}
+
+function layerInput(inputShape: number[]): Float32Array {
+  const n = inputShape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  const rng = new Random(7);
+  for (let i = 0; i < n; i++) data[i] = rng.nextFloat() * 2 - 1;
+  return data;
+}
+
 /** Latency of each model on the same random input, timed round-robin. */
 export async function measureLatencies(models: Model[], inputShape: number[], options: MeasureOptions): Promise<Latency[]> {
   const runs = options.runs ?? 25;
@@ -57,10 +80,7 @@ export async function measureLatencies(models: Model[], inputShape: number[], op
   const sessions: Session[] = [];
   try {
     for (const m of models) sessions.push(await Session.create(encodeModel(m), { backend: options.backend, threads: 1, optLevel: 'all' }));
-    const n = inputShape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    const rng = new Random(7);
-    for (let i = 0; i < n; i++) data[i] = rng.nextFloat() * 2 - 1;
+    const data = layerInput(inputShape);
     const times: number[][] = models.map(() => []);
     for (let round = 0; round < warmup + runs; round++) {
       for (let k = 0; k < sessions.length; k++) {

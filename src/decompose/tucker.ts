@@ -9,7 +9,8 @@ import { frobeniusDistance, matmul, matmulTransA, norm2, transpose, type Matrix 
 import { leftSpectrum, type LeftSpectrum } from '../linalg/svd.js';
 import { evbmfFromSingularValues } from './vbmf.js';
 import { checkRanksRecord, energyRank, loadTuckerRanks, type LayerRanks } from './ranks.js';
-import { layerModel, measureLatencies, type Latency } from './measure.js';
+import { decideLayer, layerModel, measureLatencies } from './measure.js';
+import type { FasterDecision } from '../runtime/decide.js';
 
 /**
  * Tucker-2 decomposition of convolutions and truncated SVD of fully connected layers (Kim et al.,
@@ -54,14 +55,15 @@ export interface TuckerOptions {
   backend?: Backend;
   /**
    * Measure each decomposed layer against the original on the backend (ORT 'all' optimizations, one
-   * thread) and keep it only where it is at least minGain faster. Default true.
+   * thread) and keep it only where it is at least minGain faster with 95% confidence (decideLayer in
+   * measure.ts, the shared rule of src/runtime/decide.ts). Default true.
    */
   measure?: boolean;
   /** HOOI refinement iterations after HOSVD (Tucker-2 layers only). Default 0. */
   hooi?: number;
   /** Required relative latency gain when measuring. Default 0.03 (3% faster). */
   minGain?: number;
-  /** Timed rounds per latency measurement. Default 25. */
+  /** Cap on paired rounds per keep/leave decision (default 30), and timed rounds of the `latency` rule's grid (default 25). */
   runs?: number;
 }
 
@@ -79,9 +81,14 @@ export interface TuckerLayer {
   paramsAfter: number;
   /** |W - W_hat|_F / |W|_F at the chosen ranks. */
   relError: number;
-  /** Single-layer latency (ms, fastest of the interleaved runs) on the backend, when measured. */
+  /**
+   * Single-layer latency (ms) on the backend, when measured: the median on the decision's clock
+   * (decideLayer), or with the `latency` rule the fastest of the grid's interleaved runs.
+   */
   latencyBefore?: number;
   latencyAfter?: number;
+  /** The measured keep/leave decision (decideLayer) behind `decomposed`, when one was made. */
+  speedup?: Pick<FasterDecision, 'keep' | 'ratio' | 'interval' | 'confidence' | 'rounds' | 'clock'>;
   decomposed: boolean;
   /** Why the layer was left alone. */
   reason?: string;
@@ -226,12 +233,18 @@ export async function tuckerDecompose(model: Model, options: TuckerOptions): Pro
         report.reason = 'input shape unknown, cannot measure latency (give the model static input shapes or pass measure: false)';
         continue;
       }
-      const [b, a] = await measureLatencies(
-        [singleLayer(layer, undefined, opset), singleLayer(layer, factors, opset)], layer.inShape, { backend, ...(options.runs !== undefined ? { runs: options.runs } : {}) },
-      );
-      measured = { before: (b as Latency).min, after: (a as Latency).min };
-    }
-    if (measured) {
+      const d = await decideLayer(singleLayer(layer, undefined, opset), singleLayer(layer, factors, opset), layer.inShape, {
+        backend, minGain, ...(options.runs !== undefined ? { maxRounds: options.runs } : {}),
+      });
+      Object.assign(report, {
+        latencyBefore: d.baselineMs, latencyAfter: d.candidateMs,
+        speedup: { keep: d.keep, ratio: d.ratio, interval: d.interval, confidence: d.confidence, rounds: d.rounds, clock: d.clock },
+      });
+      if (!d.keep) {
+        report.reason = `not faster on ${backend}: ${d.reason}`;
+        continue;
+      }
+    } else if (measured) {
       report.latencyBefore = measured.before;
       report.latencyAfter = measured.after;
       if (!(measured.after < measured.before * (1 - minGain))) {

@@ -14,6 +14,9 @@
  * pool_proj]), the widened 5x5 likewise ([5x5-part, pool-part]), and the new Concat lists the two wide
  * convs in the order of the pairs. Merged pairs must therefore be adjacent in the Concat.
  *
+ * With two reduce branches of the same kernel (torchvision's GoogLeNet, whose "5x5" branch is a 3x3), the
+ * pairing is chosen by the FLOPs of the merged module among those that keep the Concat order (matchInception).
+ *
  * Layout 'carry' (not in the paper) instead lets each reducer carry the branch merged into its path:
  * reduce3 gets the 1x1 conv's filters as extra outputs, reduce5 gets pool_proj's, and the wide convs pass
  * them through with an identity centre tap. The widened convs then still see everything the replaced
@@ -25,15 +28,17 @@ import { getInt, makeAttr } from '../ir/attributes.js';
 import { floatTensor, tensorToFloat32, type Tensor } from '../ir/tensor.js';
 import { RebirthError } from '../errors.js';
 import { matrixOf, projectThrough, selectRows, topChannelsByNorm, xavierTensor, zeroTensor, type Exactness, type RebirthLayer } from './init.js';
-import { blockPrefix, internalValueProblem, label, readConv, readPool, type ConvLayer, type GraphView } from './layers.js';
+import { blockPrefix, internalValueProblem, label, localName, readConv, readPool, type ConvLayer, type GraphView } from './layers.js';
+import { numericShape } from '../shapes/known.js';
+import { formatNumber } from '../util/format.js';
 import type { BuildContext, BuiltMerge } from './streamline.js';
 
 export type BranchLayout = 'paper' | 'carry';
 
 export interface BranchOptions {
-  /** Fraction of the 3x3 (smaller-kernel) reducer's channels kept. Default 0.5 (inception_3a: 96 -> 48). */
+  /** Fraction kept of the reducer whose branch absorbs the 1x1 branch (BVLC's 3x3). Default 0.5 (inception_3a: 96 -> 48). */
   reducerRatio?: number;
-  /** Fraction of the 5x5 (larger-kernel) reducer's channels kept. Default 1: the paper does not thin it. */
+  /** Fraction kept of the reducer whose branch absorbs the pool branch (BVLC's 5x5). Default 1: the paper does not thin it. */
   reducer5Ratio?: number;
   /** Default 'paper'. */
   layout?: BranchLayout;
@@ -62,9 +67,9 @@ export interface BranchMatch {
   /** The module input X. */
   input: string;
   plain: Branch;
-  /** The reduce branch with the smaller kernel (3x3): the plain branch merges into it. */
+  /** The reduce branch the plain branch merges into: the smaller kernel (BVLC's 3x3), or chosen by cost when both kernels are equal. */
   small: Branch;
-  /** The reduce branch with the larger kernel (5x5): the pool branch merges into it. */
+  /** The reduce branch the pool branch merges into (BVLC's 5x5). */
   large: Branch;
   pool: Branch;
   /** Reducer widths after thinning. */
@@ -159,23 +164,17 @@ export function matchInception(view: GraphView, concat: Node, options: BranchOpt
     }
   }
   const plain = branches.filter((b) => b.kind === 'plain');
-  const reduce = branches.filter((b) => b.kind === 'reduce').sort((a, b) => a.conv.kernel[0] - b.conv.kernel[0]);
+  const reduce = branches.filter((b) => b.kind === 'reduce');
   const pool = branches.filter((b) => b.kind === 'pool');
   if (plain.length !== 1 || reduce.length !== 2 || pool.length !== 1) {
     return `${where}: branch kinds are ${branches.map((b) => b.kind).join(', ')}; expected one plain 1x1, two reduce->kxk and one pool->1x1`;
   }
-  const [p, small, large, q] = [plain[0] as Branch, reduce[0] as Branch, reduce[1] as Branch, pool[0] as Branch];
-  if (small.conv.kernel[0] === large.conv.kernel[0]) return `${where}: both reduce branches have ${small.conv.kernel[0]}x${small.conv.kernel[0]} kernels; cannot tell which absorbs the 1x1 branch`;
-  if (Math.abs(p.position - small.position) !== 1 || Math.abs(large.position - q.position) !== 1) {
-    return `${where}: the 1x1 branch must sit next to the ${small.conv.kernel[0]}x${small.conv.kernel[0]} branch and the pool branch next to the ${large.conv.kernel[0]}x${large.conv.kernel[0]} branch in the Concat, or the merged channel order would change`;
-  }
-  if (Boolean(p.relu) !== Boolean(small.relu) || Boolean(large.relu) !== Boolean(q.relu)) {
-    return `${where}: merged branches must both end in a ReLU or both not`;
-  }
+  const [p, q] = [plain[0] as Branch, pool[0] as Branch];
   for (const b of branches) {
     const problem = sameSizeProblem(b.conv) ?? (b.reducer ? sameSizeProblem(b.reducer) : undefined);
     if (problem) return problem;
     if (b.kind !== 'reduce' && (b.conv.kernel[0] !== 1 || b.conv.kernel[1] !== 1)) return `${label(b.conv.node)}: a ${b.kind} branch conv must be 1x1`;
+    if (b.kind === 'reduce' && b.conv.kernel[0] !== b.conv.kernel[1]) return `${label(b.conv.node)}: only square kernels are widened (${b.conv.kernel.join('x')})`;
     if (b.reducer && (b.reducer.kernel[0] !== 1 || b.reducer.kernel[1] !== 1)) return `${label(b.reducer.node)}: a reducer must be 1x1`;
     if (b.pool) {
       const pl = readPool(view, b.pool);
@@ -192,18 +191,87 @@ export function matchInception(view: GraphView, concat: Node, options: BranchOpt
   }
   const reducerRatio = options.reducerRatio ?? 0.5;
   const reducer5Ratio = options.reducer5Ratio ?? 1;
+  const layout = options.layout ?? 'paper';
+
+  // Which reduce branch absorbs the 1x1 branch (the other takes the pool branch). The paper's rule: the
+  // smaller kernel (BVLC's 3x3) takes the 1x1, the larger (5x5) the pool. torchvision's GoogLeNet has two
+  // 3x3 branches (its "5x5" is a 3x3): then both pairings are costed (conv FLOPs of the merged module) and
+  // the cheaper of those that keep the Concat's channel order is taken. A wide conv writes its two parts
+  // as one run of channels, so each pair must be adjacent in the Concat; of four inputs only {0,1} + {2,3}
+  // qualifies, so for a 4-input module the Concat order settles it, and the description says what the
+  // other pairing would have cost.
+  const [r1, r2] = [reduce[0] as Branch, reduce[1] as Branch];
+  const sameKernel = r1.conv.kernel[0] === r2.conv.kernel[0];
+  const pairings: Array<[Branch, Branch]> = sameKernel ? [[r1, r2], [r2, r1]] : [r1.conv.kernel[0] < r2.conv.kernel[0] ? [r1, r2] : [r2, r1]];
+  const adjacent = pairings.filter(([a, b]) => Math.abs(p.position - a.position) === 1 && Math.abs(b.position - q.position) === 1);
+  if (adjacent.length === 0) {
+    const [a, b] = pairings[0] as [Branch, Branch];
+    return sameKernel
+      ? `${where}: the 1x1 and pool branches must each sit next to one of the two ${kxk(a)} branches in the Concat, or the merged channel order would change`
+      : `${where}: the 1x1 branch must sit next to the ${kxk(a)} branch and the pool branch next to the ${kxk(b)} branch in the Concat, or the merged channel order would change`;
+  }
+  const consistent = adjacent.filter(([a, b]) => Boolean(p.relu) === Boolean(a.relu) && Boolean(b.relu) === Boolean(q.relu));
+  if (consistent.length === 0) return `${where}: merged branches must both end in a ReLU or both not`;
+  const xShape = numericShape(view.shapes, input);
+  const positions = xShape && xShape.length === 4 ? (xShape[2] as number) * (xShape[3] as number) : undefined;
+  const costed = pairings.map((pair) => ({ pair, flops: pairingFlops(pair, p, q, { reducerRatio, reducer5Ratio, layout }) * (positions ?? 1) }));
+  const best = costed.filter((c) => consistent.includes(c.pair)).reduce((a, b) => (b.flops < a.flops ? b : a));
+  const [small, large] = best.pair;
   const smallIn = (small.reducer as ConvLayer).outChannels;
   const largeIn = (large.reducer as ConvLayer).outChannels;
-  const smallReduced = Math.max(1, Math.round(smallIn * reducerRatio));
-  const largeReduced = Math.max(1, Math.round(largeIn * reducer5Ratio));
-  const layout = options.layout ?? 'paper';
-  const ks = `${small.conv.kernel[0]}x${small.conv.kernel[0]}`;
-  const kl = `${large.conv.kernel[0]}x${large.conv.kernel[0]}`;
-  const description = `4 branches -> 2 (${layout}): ${ks} (reduce ${smallIn}->${layout === 'carry' ? `${p.conv.outChannels}+` : ''}${smallReduced}) ${small.conv.outChannels} -> ${small.conv.outChannels + p.conv.outChannels} (+1x1), `
-    + `${kl} (reduce ${largeIn}->${layout === 'carry' ? `${q.conv.outChannels}+` : ''}${largeReduced}) ${large.conv.outChannels} -> ${large.conv.outChannels + q.conv.outChannels} (+pool_proj)`;
+  const smallReduced = thinned(smallIn, reducerRatio);
+  const largeReduced = thinned(largeIn, reducer5Ratio);
+  const name3 = sameKernel ? `${branchLabel(small, name)} ${kxk(small)}` : kxk(small);
+  const name5 = sameKernel ? `${branchLabel(large, name)} ${kxk(large)}` : kxk(large);
+  let description = `4 branches -> 2 (${layout}): ${name3} (reduce ${smallIn}->${layout === 'carry' ? `${p.conv.outChannels}+` : ''}${smallReduced}) ${small.conv.outChannels} -> ${small.conv.outChannels + p.conv.outChannels} (+1x1), `
+    + `${name5} (reduce ${largeIn}->${layout === 'carry' ? `${q.conv.outChannels}+` : ''}${largeReduced}) ${large.conv.outChannels} -> ${large.conv.outChannels + q.conv.outChannels} (+pool_proj)`;
+  if (sameKernel) {
+    const other = costed.find((c) => c !== best) as { pair: [Branch, Branch]; flops: number };
+    const unit = positions === undefined ? ' per position' : '';
+    const f = (x: number): string => `${formatNumber(x / 1e6, 3)} MFLOPs${unit}`;
+    const why = consistent.includes(other.pair)
+      ? `the cheaper pairing (${f(best.flops)}; into ${branchLabel(large, name)}: ${f(other.flops)})`
+      : `the only pairing that keeps the Concat order (${f(best.flops)}; into ${branchLabel(large, name)}: ${f(other.flops)})`;
+    description += `; 1x1 into ${branchLabel(small, name)}: ${why}`;
+  }
   const layers = [...branches].sort((a, b) => a.position - b.position).flatMap((b) => b.nodes).map((n) => n.name || n.outputs[0] || n.opType);
   layers.push(concat.name || concat.outputs[0] || 'Concat');
   return { kind: 'branch', name, concat, input, plain: p, small, large, pool: q, smallReduced, largeReduced, layout, layers, description };
+}
+
+function kxk(b: Branch): string {
+  return `${b.conv.kernel[0]}x${b.conv.kernel[1]}`;
+}
+
+function thinned(channels: number, ratio: number): number {
+  return Math.max(1, Math.round(channels * ratio));
+}
+
+/**
+ * A reduce branch as a user knows it: the Caffe suffix of its kxk conv ('3x3'), or the first module below
+ * the block in a torch export ('branch2' for 'inception3a.branch2.1.conv').
+ */
+function branchLabel(b: Branch, block: string): string {
+  const local = localName(b.conv.node, block);
+  return b.conv.node.name.startsWith('/') ? local.split('.')[0] ?? local : local;
+}
+
+/**
+ * Conv FLOPs per output position of the merged module for one pairing ([absorbs the 1x1, absorbs the
+ * pool]), multiply-add = 2 as in src/ops: each new reducer reads X (cx channels), each wide conv reads
+ * its reducer's kept channels (plus the carried 1x1 filters in the 'carry' layout) and writes both
+ * parts. The kept 5x5-side reducer of the paper layout counts too: it is part of the module either way.
+ */
+function pairingFlops([a, b]: [Branch, Branch], plain: Branch, pool: Branch, o: { reducerRatio: number; reducer5Ratio: number; layout: BranchLayout }): number {
+  const carry = o.layout === 'carry';
+  const cx = (a.reducer as ConvLayer).inPerGroup;
+  const side = (host: Branch, merged: Branch, ratio: number): number => {
+    const kept = thinned((host.reducer as ConvLayer).outChannels, ratio);
+    const reducerOut = kept + (carry ? merged.conv.outChannels : 0);
+    const k = host.conv.kernel[0] * host.conv.kernel[1];
+    return cx * reducerOut + reducerOut * (host.conv.outChannels + merged.conv.outChannels) * k;
+  };
+  return 2 * (side(a, plain, o.reducerRatio) + side(b, pool, o.reducer5Ratio));
 }
 
 /** Stride 1, group 1, symmetric (k-1)/2 pads: the conv keeps the spatial size, so branches can be widened. */
@@ -264,10 +332,7 @@ export function buildBranch(match: BranchMatch, ctx: BuildContext): BuiltMerge {
   const carry = layout === 'carry';
   const inherit = ctx.init === 'inherit';
   const prefix = match.name;
-  const suffix = (n: Node): string => {
-    const slash = n.name.indexOf('/');
-    return slash > 0 ? n.name.slice(slash + 1) : n.name || n.opType;
-  };
+  const suffix = (n: Node): string => localName(n, prefix);
   const fresh = (base: string): string => ctx.names.fresh(`${prefix}/rebirth_${base}`);
 
   const nodes: Node[] = [];

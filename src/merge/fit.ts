@@ -20,8 +20,7 @@
  * googlenet-mini: 84.3% -> 86.4% top-1 before any retraining, for 8 s).
  */
 import type { Model, Node } from '../ir/graph.js';
-import type { Dataset } from '../data/dataset.js';
-import { batches, sliceDataset } from '../data/dataset.js';
+import { headData, streamBatches, type Data } from '../data/source.js';
 import { encodeModel } from '../onnx/encode.js';
 import { floatTensor, tensorToFloat32 } from '../ir/tensor.js';
 import { getInt, getInts, getString } from '../ir/attributes.js';
@@ -39,8 +38,8 @@ import { train } from '../train/trainer.js';
 import type { LossSpec } from '../autodiff/losses.js';
 
 export interface FitOptions {
-  /** Calibration images are the first `images` of this set. */
-  data: Dataset;
+  /** Calibration images are `images` of this set (headData: the first, or evenly spread over a folder). */
+  data: Data;
   images?: number;
   batchSize?: number;
   /** Alternating least-squares iterates (1: plain least squares on Y). Default 3. */
@@ -100,7 +99,7 @@ interface Geometry {
 export async function fitRebirthLayers(merged: Model, teacher: Model, layers: readonly RebirthLayer[], options: FitOptions): Promise<FitResult> {
   const reports: FitReport[] = [];
   const images = Math.min(options.data.count, options.images ?? 1024);
-  const calib = sliceDataset(options.data, 0, images);
+  const calib = headData(options.data, images);
   const threads = options.threads ?? 2;
   const blocks = [...new Set(layers.map((l) => l.block))];
   const bar = options.progress === false ? undefined : new Progress({ total: blocks.length, label: 'fit (least squares)', unit: 'block' });
@@ -124,7 +123,7 @@ export async function fitRebirthLayers(merged: Model, teacher: Model, layers: re
     const refineImages = Math.min(options.data.count, options.refineImages ?? 4096);
     let refined: FitResult['refined'];
     if (refineImages > 0) {
-      const r = await train(merged, sliceDataset(options.data, 0, refineImages), {
+      const r = await train(merged, headData(options.data, refineImages), {
         epochs: 1, batchSize: options.batchSize ?? 64, lr: 1e-3,
         trainable: [...new Set(layers.flatMap((l) => l.params))],
         optimizer: { kind: 'adam' }, schedule: { config: { kind: 'constant' }, warmupSteps: 0 },
@@ -184,7 +183,7 @@ interface Accumulator {
   rows: number;
 }
 
-async function fitBlock(merged: Model, geos: Geometry[], calib: Dataset, runner: TeacherRunner, targets: string[], options: FitOptions): Promise<FitReport[]> {
+async function fitBlock(merged: Model, geos: Geometry[], calib: Data, runner: TeacherRunner, targets: string[], options: FitOptions): Promise<FitReport[]> {
   const probe = cloneModel(merged);
   const inputs = [...new Set(geos.map((x) => x.input))];
   for (const name of inputs) if (!probe.graph.outputs.some((o) => o.name === name)) probe.graph.outputs.push({ name, docString: '' });
@@ -204,7 +203,7 @@ async function fitBlock(merged: Model, geos: Geometry[], calib: Dataset, runner:
     // The block's inputs and the teacher's targets do not change while this block is fitted (only
     // its own weights do), so one forward pass of each serves all iterates.
     const cached: Array<{ student: Record<string, HostTensor>; teacher: Record<string, HostTensor> }> = [];
-    for (const batch of batches(calib, { batchSize, shuffle: false })) {
+    for await (const batch of streamBatches(calib, { batchSize, shuffle: false })) {
       const [c, h, w] = calib.shape;
       const x: HostTensor = { type: 'float32', dims: [batch.size, c, h, w], data: batch.x };
       cached.push({ student: await session.run({ [dataName]: x }, inputs), teacher: await runner.feeds(batch.x, batch.size) });

@@ -131,10 +131,47 @@ export function soleConsumer(view: GraphView, value: string): Node | undefined {
 }
 
 /**
- * A short block name from Caffe-style layer names: the part before the first '/'
- * ('conv1/7x7_s2' -> 'conv1', 'inception_3a/output' -> 'inception_3a'); names without '/' are kept whole.
+ * A short block name from a node name.
+ * - Caffe-style names: the part before the first '/' ('conv1/7x7_s2' -> 'conv1', 'inception_3a/output' ->
+ *   'inception_3a'); names without '/' are kept whole.
+ * - PyTorch exports ('/inception3a/Concat', '/features/features.3/Concat'): the module path (moduleOf).
  */
 export function blockPrefix(name: string): string {
+  if (name.startsWith('/')) return moduleOf(name) || name;
   const slash = name.indexOf('/');
   return slash > 0 ? name.slice(0, slash) : name;
+}
+
+/**
+ * The dotted module path of a node exported by torch.onnx, or '' for other names. torch names a node
+ * '/<scope>/.../<OpType>[_k]' with one scope per module call. A child of an nn.Sequential gets a scope
+ * qualified by the Sequential's own name ('/inception3a/branch2/branch2.0/conv/Conv',
+ * '/features/features.3/squeeze/Conv'), so a scope that extends the previous one by '.<name>' replaces it,
+ * and the paths come out as torch's parameter prefixes: 'inception3a.branch2.0.conv', 'features.3.squeeze'.
+ */
+export function moduleOf(name: string): string {
+  if (!name.startsWith('/')) return '';
+  const scopes = name.split('/').slice(1, -1).filter((s) => s !== '');
+  const path: string[] = [];
+  for (const s of scopes) {
+    const last = path[path.length - 1];
+    if (last !== undefined && s.startsWith(`${last}.`)) path[path.length - 1] = s;
+    else path.push(s);
+  }
+  return path.join('.');
+}
+
+/**
+ * A node's name relative to its block, for naming the layers a merge creates: the Caffe suffix
+ * ('inception_3a/3x3' -> '3x3') or the torch module path below the block ('inception3a.branch2.1.conv'
+ * in block 'inception3a' -> 'branch2.1.conv'); the op type when neither applies.
+ */
+export function localName(node: Node, block: string): string {
+  if (node.name.startsWith('/')) {
+    const m = moduleOf(node.name);
+    const rel = m.startsWith(`${block}.`) ? m.slice(block.length + 1) : m;
+    return rel || node.opType;
+  }
+  const slash = node.name.indexOf('/');
+  return slash > 0 ? node.name.slice(slash + 1) : node.name || node.opType;
 }

@@ -2,12 +2,17 @@
  * Finding, costing, applying and timing DeepRebirth merges over a whole model (the timing itself is
  * src/runtime/timing.ts).
  *
+ * The model is first folded exactly (fold.ts: BatchNorm, Scale, Pad into the conv, identities removed),
+ * so a PyTorch export with BN goes straight through: `planMerges` and `applyMerges` fold without running
+ * anything, `mergeModel` and `measureMerges` verify the folds on ONNX Runtime first. `fold: false` skips it.
+ *
  * Candidates are found in graph order (input side first, Caffe's "bottom to top"): every Conv that
- * starts a streamline block and every Concat that closes an Inception module. Each is named after its
- * Caffe prefix ('conv1', 'conv2', 'inception_3a'), which is what `only` selects and what the paper's
- * retraining steps are called. Candidates never share nodes (a streamline block is a conv and the
- * non-tensor layers after it; a module is everything between its input and its Concat), so applying
- * several is the same as applying them one after another.
+ * starts a streamline block, every Concat that closes an Inception module, and every Concat of parallel
+ * convs of one input (a Fire module, merged exactly: fire.ts). Each is named after its Caffe prefix
+ * ('conv1', 'conv2', 'inception_3a') or its torch module ('conv1', 'inception3a', 'features.3'), which is
+ * what `only` selects and what the paper's retraining steps are called. Candidates never share nodes (a
+ * streamline block is a conv and the non-tensor layers after it; a module is everything between its
+ * input and its Concat), so applying several is the same as applying them one after another.
  */
 import type { Graph, Model, Node } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
@@ -15,20 +20,27 @@ import { NameGen, outerScopeReads, topologicalSort } from '../ir/topology.js';
 import { encodeModel } from '../onnx/encode.js';
 import { RebirthError } from '../errors.js';
 import { buildBranch, matchInception, removedByBranch, type BranchMatch, type BranchOptions } from './branch.js';
+import { buildFire, matchFire, removedByFire, type FireMatch } from './fire.js';
+import { foldExact, foldForMerge, type FoldOptions, type FoldReport } from './fold.js';
 import { totals } from './cost.js';
 import type { InitMethod, RebirthLayer } from './init.js';
 import { blockPrefix, viewOf, type GraphView } from './layers.js';
 import { knownShapes } from '../shapes/known.js';
 import { pairedGain, timeModels, type LatencyOptions, type LatencyStats } from '../runtime/timing.js';
-import { buildStreamline, matchStreamline, type BuildContext, type BuiltMerge, type StreamlineMatch, type StreamlineOptions } from './streamline.js';
+import { buildStreamline, matchStreamline, streamlineName, type BuildContext, type BuiltMerge, type StreamlineMatch, type StreamlineOptions } from './streamline.js';
 
-export type MergeKind = 'streamline' | 'branch';
+/** 'fire': parallel convs of one input joined by a Concat (SqueezeNet's Fire), merged exactly. */
+export type MergeKind = 'streamline' | 'branch' | 'fire';
 
 export interface MergeOptions extends StreamlineOptions, BranchOptions {
   /** Merge conv + pool/LRN blocks. Default true. */
   streamline?: boolean;
   /** Merge Inception modules. Default true. */
   branch?: boolean;
+  /** Merge parallel convs of one input (Fire modules), exactly. Default true. */
+  fire?: boolean;
+  /** Fold BatchNorm, Scale, Pad and identities first (fold.ts). Default true. */
+  fold?: boolean;
   /** Apply only these candidates (names as planMerges reports them). */
   only?: readonly string[];
   /** Initial weights of rebirth layers. Default 'xavier' (the paper). */
@@ -49,6 +61,8 @@ export interface AppliedMerge {
   layers: string[];
   /** One line: what became what. */
   description: string;
+  /** True when the merge is exact whatever the init (a Fire merge): it creates no rebirth layer to retrain. */
+  exact: boolean;
 }
 
 export interface MergeCandidate extends AppliedMerge {
@@ -60,10 +74,14 @@ export interface MergeCandidate extends AppliedMerge {
 export interface MergePlan {
   candidates: MergeCandidate[];
   refused: Refusal[];
+  /** The exact folds made before planning (unverified here; `mergeModel` verifies them). */
+  folds: FoldReport[];
 }
 
 export interface MergeResult {
   model: Model;
+  /** The exact folds made before merging, per rule. */
+  folds: FoldReport[];
   merges: AppliedMerge[];
   refused: Refusal[];
   /** Initializer names of all rebirth layers: the ones the trainer gives a 10x learning rate. */
@@ -71,15 +89,23 @@ export interface MergeResult {
   rebirthLayers: RebirthLayer[];
 }
 
-type Match = StreamlineMatch | BranchMatch;
+type Match = StreamlineMatch | BranchMatch | FireMatch;
 
 function removedNodes(m: Match): Node[] {
-  return m.kind === 'streamline' ? [m.conv.node, ...m.chain] : removedByBranch(m);
+  switch (m.kind) {
+    case 'streamline': return [m.conv.node, ...m.chain];
+    case 'branch': return removedByBranch(m);
+    case 'fire': return removedByFire(m);
+  }
 }
 
 /** Node that the replacement takes the place of. */
 function anchorOf(m: Match): Node {
   return m.kind === 'streamline' ? m.conv.node : m.concat;
+}
+
+function applied(m: Match): AppliedMerge {
+  return { name: m.name, kind: m.kind, layers: m.layers, description: m.description, exact: m.kind === 'fire' };
 }
 
 function checkOptions(options: MergeOptions): void {
@@ -120,14 +146,20 @@ function findMatches(view: GraphView, options: MergeOptions): { matches: Match[]
   };
   const doStreamline = options.streamline ?? true;
   const doBranch = options.branch ?? true;
+  const doFire = options.fire ?? true;
   for (const node of view.graph.nodes) {
     let m: Match | string | null = null;
     if (doStreamline && node.opType === 'Conv') m = matchStreamline(view, node, options);
-    else if (doBranch && node.opType === 'Concat') m = matchInception(view, node, options);
+    else if (node.opType === 'Concat') {
+      // Parallel convs of one input are a Fire module; anything else with shared inputs may be an Inception module.
+      const fire = matchFire(view, node);
+      if (fire !== null) m = doFire ? fire : null;
+      else if (doBranch) m = matchInception(view, node, options);
+    }
     if (m === null) continue;
     const nodeName = node.name || node.outputs[0] || node.opType;
     if (typeof m === 'string') {
-      refused.push({ name: blockPrefix(nodeName), reason: m });
+      refused.push({ name: node.opType === 'Conv' ? streamlineName(view, node) : blockPrefix(nodeName), reason: m });
       continue;
     }
     const overlap = removedNodes(m).find((n) => claimed.has(n));
@@ -143,7 +175,11 @@ function findMatches(view: GraphView, options: MergeOptions): { matches: Match[]
 }
 
 function build(m: Match, ctx: BuildContext): BuiltMerge {
-  return m.kind === 'streamline' ? buildStreamline(m, ctx) : buildBranch(m, ctx);
+  switch (m.kind) {
+    case 'streamline': return buildStreamline(m, ctx);
+    case 'branch': return buildBranch(m, ctx);
+    case 'fire': return buildFire(m, ctx);
+  }
 }
 
 /** Applies matches to a copy of the graph; the input graph and its tensors are not modified. */
@@ -194,8 +230,9 @@ function selectMatches(matches: readonly Match[], options: MergeOptions): Match[
 }
 
 /** Every merge candidate with its FLOPs and parameters before and after, and every refusal with its reason. */
-export function planMerges(model: Model, options: MergeOptions = {}): MergePlan {
+export function planMerges(input: Model, options: MergeOptions = {}): MergePlan {
   checkOptions(options);
+  const { model, folds } = options.fold === false ? { model: input, folds: [] } : foldExact(input);
   const view = viewOf(model);
   const { matches, refused } = findMatches(view, options);
   // Cost each replacement on one rewritten copy holding all of them (its new values need shapes):
@@ -208,17 +245,19 @@ export function planMerges(model: Model, options: MergeOptions = {}): MergePlan 
   const candidates = matches.map((m, i): MergeCandidate => {
     const before = totals(removedNodes(m), view.inference);
     const after = totals(added[i] ?? [], merged);
-    return { name: m.name, kind: m.kind, layers: m.layers, description: m.description, flops: { before: before.flops, after: after.flops }, params: { before: before.params, after: after.params } };
+    return { ...applied(m), flops: { before: before.flops, after: after.flops }, params: { before: before.params, after: after.params } };
   });
-  return { candidates, refused };
+  return { candidates, refused, folds };
 }
 
 /**
- * Applies the merges the options select to a copy of the model. Refused candidates are listed with their
- * reasons; the merged model has the original inputs, outputs and output shapes.
+ * Applies the merges the options select to a copy of the model, after the exact folds (unverified here:
+ * `mergeModel` runs them on ONNX Runtime). Refused candidates are listed with their reasons; the merged
+ * model has the original inputs, outputs and output shapes.
  */
-export function applyMerges(model: Model, options: MergeOptions = {}): MergeResult {
+export function applyMerges(input: Model, options: MergeOptions = {}): MergeResult {
   checkOptions(options);
+  const { model, folds } = options.fold === false ? { model: input, folds: [] } : foldExact(input);
   const view = viewOf(model);
   const { matches, refused } = findMatches(view, options);
   const selected = selectMatches(matches, options);
@@ -226,11 +265,23 @@ export function applyMerges(model: Model, options: MergeOptions = {}): MergeResu
   const { graph, layers } = rewrite(model.graph, selected, ctx);
   return {
     model: { ...model, graph },
-    merges: selected.map((m) => ({ name: m.name, kind: m.kind, layers: m.layers, description: m.description })),
+    folds,
+    merges: selected.map(applied),
     refused,
     rebirthParams: layers.flatMap((l) => l.params),
     rebirthLayers: layers,
   };
+}
+
+/**
+ * `applyMerges` after the exact folds, each verified on ONNX Runtime (fold.ts; `verify` sets the backend,
+ * tolerance and input sizes): what `rebirth merge` does. Throws a RebirthError when a fold cannot be verified.
+ */
+export async function mergeModel(model: Model, options: MergeOptions = {}, verify: FoldOptions = {}): Promise<MergeResult> {
+  checkOptions(options);
+  if (options.fold === false) return applyMerges(model, options);
+  const folded = await foldForMerge(model, verify);
+  return { ...applyMerges(folded.model, { ...options, fold: false }), folds: folded.folds };
 }
 
 export interface CandidateLatency {
@@ -247,18 +298,21 @@ export interface CandidateLatency {
 
 /**
  * The whole-model latency gain of each candidate applied alone, on one backend. Each candidate is timed
- * interleaved with the original model, so the gain is robust to load drift. The DeepRebirth lesson
- * measured here: which merge pays depends on the runtime.
+ * interleaved with the original model (folded first, verified on ORT, unless `fold: false`), so the gain
+ * is robust to load drift and is the merge's own. The DeepRebirth lesson measured here: which merge pays
+ * depends on the runtime.
  */
-export async function measureMerges(model: Model, options: MergeOptions & LatencyOptions = {}): Promise<CandidateLatency[]> {
-  const plan = planMerges(model, options);
-  const names = options.only ? [...options.only] : plan.candidates.map((c) => c.name);
+export async function measureMerges(input: Model, options: MergeOptions & LatencyOptions = {}): Promise<CandidateLatency[]> {
+  const model = options.fold === false ? input : (await foldForMerge(input, { ...(options.backend ? { backend: options.backend } : {}) })).model;
+  const opts = { ...options, fold: false };
+  const plan = planMerges(model, opts);
+  const names = opts.only ? [...opts.only] : plan.candidates.map((c) => c.name);
   const baseline = encodeModel(model);
   const out: CandidateLatency[] = [];
   for (const name of names) {
-    const merged = applyMerges(model, { ...options, only: [name] });
+    const merged = applyMerges(model, { ...opts, only: [name] });
     const kind = merged.merges[0]?.kind ?? 'streamline';
-    const t = await timeModels({ baseline, merged: encodeModel(merged.model) }, options);
+    const t = await timeModels({ baseline, merged: encodeModel(merged.model) }, opts);
     const b = t.baseline as LatencyStats;
     const m = t.merged as LatencyStats;
     out.push({ name, kind, baselineMs: b.medianMs, mergedMs: m.medianMs, gain: pairedGain(b, m), cpuGain: pairedGain(b, m, 'cpu') });

@@ -2,7 +2,8 @@
  * Streamline (vertical) merging, DeepRebirth section "Streamline Merging": a tensor layer (Conv) followed
  * by non-tensor layers becomes one conv. Pools are absorbed by multiplying the stride, LRN is dropped,
  * ReLU is kept (one, after the merged conv). BatchNormalization must already have been folded into the
- * conv (exactly, by the rewrite engine); a block that still has one is refused.
+ * conv (exactly: the planner runs the rewrite engine's folds first, fold.ts); a block that still has one
+ * is refused.
  *
  * Geometry of the rebirth conv, per spatial axis (derivation in geometry.ts, composeWindows):
  *   stride  S  = s_conv * prod(s_pool)
@@ -22,7 +23,7 @@ import { floatTensor, tensorToFloat32, type Tensor } from '../ir/tensor.js';
 import type { NameGen } from '../ir/topology.js';
 import { composeWindows, solvePadEnd, windowOutputSize, type Window1D } from './geometry.js';
 import { foldPools, xavierTensor, zeroTensor, type InitMethod, type RebirthLayer } from './init.js';
-import { blockPrefix, internalValueProblem, label, readConv, readPool, type ConvLayer, type GraphView, type PoolLayer } from './layers.js';
+import { blockPrefix, internalValueProblem, label, moduleOf, readConv, readPool, soleConsumer, type ConvLayer, type GraphView, type PoolLayer } from './layers.js';
 import { numericShape } from '../shapes/known.js';
 
 export type KernelMode = 'cover' | 'keep';
@@ -88,16 +89,20 @@ export function matchStreamline(view: GraphView, conv: Node, options: Streamline
     tail = next.outputs[0] ?? '';
   }
   const lastRemovable = findLastIndex(chain, (n) => REMOVABLE.has(n.opType));
-  if (lastRemovable < 0) return boundary ? `${label(conv)}: ${boundary}` : null;
+  if (lastRemovable < 0) {
+    if (boundary) return `${label(conv)}: ${boundary}`;
+    return decomposedLrn(view, tail) ? `${label(conv)}: its output goes through PyTorch's LocalResponseNorm, which torch.onnx exports as ~30 elementwise and shape ops (Mul(x, x), Pad, AveragePool, Pow, Div) instead of one ONNX LRN; a streamline block cannot absorb that` : null;
+  }
   // A BatchNormalization after the last pool/LRN is simply outside the block; one before it would have
-  // to be folded into the conv first.
+  // to be folded into the conv first (the planner folds first unless told not to; a BN that stays is
+  // one fold-batchnorm refuses, e.g. in training mode: `rebirth optimize --explain` says why).
   const bnIndex = chain.findIndex((n) => n.opType === 'BatchNormalization');
   if (bnIndex >= 0 && bnIndex < lastRemovable) {
-    return `${label(chain[bnIndex] as Node)} follows the conv: fold BatchNormalization into the conv first (rewrite engine), then merge`;
+    return `${label(chain[bnIndex] as Node)} follows the conv and is not folded into it (folding was off, or fold-batchnorm refused it: \`rebirth optimize --explain\` says why)`;
   }
   if (bnIndex >= 0) chain = chain.slice(0, bnIndex);
   tail = chain[chain.length - 1]?.outputs[0] ?? tail;
-  const name = blockPrefix(conv.name || conv.outputs[0] || 'conv');
+  const name = blockName(conv, chain);
 
   const convLayer = readConv(view, conv);
   if (typeof convLayer === 'string') return convLayer;
@@ -191,6 +196,44 @@ function isExactAveraging(view: GraphView, chain: readonly Node[]): boolean {
   return true;
 }
 
+/** The name of the block `conv` starts, as its match would have it, for refusals (which have no chain at hand). */
+export function streamlineName(view: GraphView, conv: Node): string {
+  const chain: Node[] = [];
+  let value = conv.outputs[0] ?? '';
+  for (;;) {
+    const next = soleConsumer(view, value);
+    if (!next || (next.opType !== 'Relu' && next.opType !== 'BatchNormalization')) break;
+    chain.push(next);
+    value = next.outputs[0] ?? '';
+  }
+  return blockName(conv, chain);
+}
+
+/**
+ * The block's name: the conv's Caffe prefix ('conv1' for 'conv1/7x7_s2') or, in a torch export, its
+ * module path ('features.0' for '/features/features.0/Conv'), unless the ReLU after the conv is called by
+ * a module enclosing it: torchvision's BasicConv2d runs its conv, its bn, then F.relu itself
+ * ('/conv1/conv/Conv', '/conv1/bn/...', '/conv1/Relu'), and 'conv1' is the name a torch user knows.
+ */
+function blockName(conv: Node, chain: readonly Node[]): string {
+  const own = blockPrefix(conv.name || conv.outputs[0] || 'conv');
+  if (!conv.name.startsWith('/')) return own;
+  const firstRemovable = chain.findIndex((n) => REMOVABLE.has(n.opType));
+  const relu = chain.slice(0, firstRemovable < 0 ? chain.length : firstRemovable).find((n) => n.opType === 'Relu');
+  const outer = relu ? moduleOf(relu.name) : '';
+  return outer && own.startsWith(`${outer}.`) ? outer : own;
+}
+
+/**
+ * torch.onnx's export of F.local_response_norm starts, on its input x, with Mul(x, x) (the squares that
+ * are averaged over channels) and ends with Div(x, ...): both read x directly.
+ */
+function decomposedLrn(view: GraphView, value: string): boolean {
+  const readers = view.consumers.get(value) ?? [];
+  return readers.some((n) => n.opType === 'Mul' && n.inputs[0] === value && n.inputs[1] === value)
+    && readers.some((n) => n.opType === 'Div' && n.inputs[0] === value);
+}
+
 function findLastIndex<T>(items: readonly T[], pred: (t: T) => boolean): number {
   for (let i = items.length - 1; i >= 0; i--) if (pred(items[i] as T)) return i;
   return -1;
@@ -213,7 +256,8 @@ export interface BuiltMerge {
 /** The rebirth conv (+ ReLU) that replaces a matched block. Output value and shape are the block's. */
 export function buildStreamline(match: StreamlineMatch, ctx: BuildContext): BuiltMerge {
   const { conv } = match;
-  const prefix = match.conv.node.name.includes('/') ? blockPrefix(match.conv.node.name) : match.conv.node.name || match.name;
+  const convName = match.conv.node.name;
+  const prefix = convName.startsWith('/') ? match.name : convName.includes('/') ? blockPrefix(convName) : convName || match.name;
   const nodeName = ctx.names.fresh(`${prefix}/rebirth_${match.kernel.join('x')}_s${match.strides[0]}`);
   const wName = ctx.names.fresh(`${nodeName}_w`);
   const bName = ctx.names.fresh(`${nodeName}_b`);

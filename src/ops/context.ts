@@ -139,6 +139,7 @@ export class OpContext {
     const t = this.constant(i);
     if (!t || !t.data) return undefined;
     if (INTEGER_TYPES.has(t.dataType)) return numel(t.dims) <= MAX_CONSTANT_LIST ? tensorToNumbers(t) : undefined;
+    if (t.dataType === DataType.BOOL && numel(t.dims) <= MAX_FOLDED_ELEMENTS) return Array.from(t.data, (b) => (b ? 1 : 0));
     if (FLOAT_TYPES.has(t.dataType) && t.dataType !== DataType.BFLOAT16 && numel(t.dims) <= MAX_FOLDED_ELEMENTS) return Array.from(tensorToFloat32(t));
     return undefined;
   }

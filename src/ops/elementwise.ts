@@ -3,7 +3,7 @@ import type { Dim } from '../ir/graph.js';
 import { DataType } from '../ir/tensor.js';
 import type { OpContext, OpInfo } from './context.js';
 import { dimsConflict, formatShape } from './dims.js';
-import { broadcastInputs, foldBinary, isIntegerType, isNumericType, perOutputElement, sameAsInput, weightParams } from './rules.js';
+import { broadcastInputs, foldBroadcast, isIntegerType, isNumericType, perOutputElement, roundTo, sameAsInput, weightParams } from './rules.js';
 import type { AttrSpec, ValueType } from './types.js';
 
 const CONSUMED_INPUTS: AttrSpec = { type: 'ints', whenAbsent: 'legacy in-place hint; ignored', until: 6 };
@@ -23,7 +23,7 @@ function unary(
     inferShape: (ctx) => {
       const [y] = sameAsInput(ctx) as [ValueType];
       const value = fold && isNumericType(y.elemType) ? ctx.value(0) : undefined;
-      if (value && fold) y.value = value.map((d) => (typeof d === 'number' ? fold(d) : null));
+      if (value && fold) y.value = value.map((d) => (typeof d === 'number' ? roundTo(y.elemType, fold(d)) : null));
       return [y];
     },
     flops: perOutputElement(cost), params: weightParams,
@@ -46,12 +46,19 @@ function binaryShape(ctx: OpContext, fold?: (x: number, y: number, integer: bool
     shape = [...a];
   } else shape = broadcastInputs(ctx, [0, 1]);
   const out: ValueType = { elemType, shape };
-  if (fold && isNumericType(elemType) && shape.length <= 1) {
+  // Legacy (opset < 7) broadcasting aligns B at an axis; only the numpy form is folded.
+  if (fold && isNumericType(elemType) && ctx.opset >= 7) {
     const integer = isIntegerType(elemType);
-    const value = foldBinary(ctx.value(0), ctx.value(1), (x, y) => fold(x, y, integer));
+    const value = foldBroadcast([ctx.shape(0), ctx.shape(1)], [ctx.value(0), ctx.value(1)], shape, ([x, y]) => roundTo(elemType, fold(x as number, y as number, integer)));
     if (value) out.value = value;
   }
   return [out];
+}
+
+/** Contents of a broadcasting op's output from its inputs' known contents (see foldBroadcast). */
+function foldInputs(ctx: OpContext, indices: readonly number[], shape: readonly Dim[], op: (args: number[]) => number): Dim[] | undefined {
+  if (ctx.opset < 7) return undefined;
+  return foldBroadcast(indices.map((i) => ctx.shape(i)), indices.map((i) => ctx.value(i)), shape, op);
 }
 
 const LEGACY_BROADCAST: Record<string, AttrSpec> = {
@@ -78,7 +85,14 @@ function variadic(opType: string, summary: string): OpInfo {
     inferShape: (ctx) => {
       const indices = ctx.node.inputs.map((_, i) => i).filter((i) => ctx.has(i));
       if (indices.length === 0) ctx.fail('needs at least one input');
-      return [{ elemType: ctx.elemType(indices[0] as number), shape: broadcastInputs(ctx, indices) }];
+      const elemType = ctx.elemType(indices[0] as number);
+      const shape = broadcastInputs(ctx, indices);
+      const out: ValueType = { elemType, shape };
+      // Max / Min / Sum of shape arithmetic (e.g. a clamped size); Mean is not shape arithmetic.
+      const reduce = opType === 'Max' ? Math.max : opType === 'Min' ? Math.min : opType === 'Sum' ? (...a: number[]) => a.reduce((p, q) => p + q, 0) : undefined;
+      const value = reduce && isNumericType(elemType) ? foldInputs(ctx, indices, shape, (args) => roundTo(elemType, reduce(...args))) : undefined;
+      if (value) out.value = value;
+      return [out];
     },
     flops: (ctx) => {
       const n = perOutputElement(1)(ctx);
@@ -90,30 +104,47 @@ function variadic(opType: string, summary: string): OpInfo {
 }
 
 /** Comparisons and logic: broadcasting, bool output. */
-function predicate(opType: string, summary: string, legacyBroadcast: boolean): OpInfo {
+function predicate(opType: string, summary: string, legacyBroadcast: boolean, test: (x: number, y: number) => boolean): OpInfo {
   return {
     opType, category: 'non-tensor', summary,
     inputs: [{ name: 'A' }, { name: 'B' }], outputs: ['C'],
     attributes: legacyBroadcast ? { axis: LEGACY_BROADCAST.axis as AttrSpec, broadcast: LEGACY_BROADCAST.broadcast as AttrSpec } : {},
-    inferShape: (ctx) => [{ ...(binaryShape(ctx)[0] as ValueType), elemType: DataType.BOOL }],
+    inferShape: (ctx) => {
+      const out: ValueType = { ...(binaryShape(ctx)[0] as ValueType), elemType: DataType.BOOL };
+      // Bool contents are 0 / 1: the torch export of a shape check (If(Equal(dim, 1))) folds through them.
+      const value = out.shape ? foldInputs(ctx, [0, 1], out.shape, ([x, y]) => (test(x as number, y as number) ? 1 : 0)) : undefined;
+      if (value) out.value = value;
+      return [out];
+    },
     flops: perOutputElement(1), params: () => 0,
   };
 }
 
 /** A same-shape test with a bool result (IsNaN, IsInf, Not). */
-function boolUnary(opType: string, summary: string, attributes: Record<string, AttrSpec> = {}): OpInfo {
+function boolUnary(opType: string, summary: string, attributes: Record<string, AttrSpec> = {}, test?: (x: number) => boolean): OpInfo {
   return {
     opType, category: 'non-tensor', summary,
     inputs: [{ name: 'X' }], outputs: ['Y'], attributes,
-    inferShape: (ctx) => [{ ...(sameAsInput(ctx)[0] as ValueType), elemType: DataType.BOOL }],
+    inferShape: (ctx) => {
+      const out: ValueType = { ...(sameAsInput(ctx)[0] as ValueType), elemType: DataType.BOOL };
+      const value = test ? ctx.value(0) : undefined;
+      if (value && test) out.value = value.map((d) => (typeof d === 'number' ? (test(d) ? 1 : 0) : null));
+      return [out];
+    },
     flops: perOutputElement(1), params: () => 0,
   };
 }
 
 const FLT_MAX = 3.4028234663852886e38;
 
+/** ONNX Round: halves go to the even neighbour (numpy.round), unlike Math.round. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 export const ELEMENTWISE_OPS: readonly OpInfo[] = [
-  unary('Relu', 'max(x, 0)', 1),
+  unary('Relu', 'max(x, 0)', 1, {}, true, (x) => Math.max(x, 0)),
   unary('LeakyRelu', 'x < 0 ? alpha * x : x', 2, { alpha: { type: 'float', default: 0.01 } }),
   unary('Sigmoid', '1 / (1 + exp(-x))', 3),
   unary('HardSigmoid', 'max(0, min(1, alpha * x + beta))', 4, { alpha: { type: 'float', default: 0.2 }, beta: { type: 'float', default: 0.5 } }),
@@ -128,12 +159,12 @@ export const ELEMENTWISE_OPS: readonly OpInfo[] = [
   unary('Softsign', 'x / (1 + |x|)', 3, {}, false),
   unary('Exp', 'exp(x)', 1),
   unary('Log', 'log(x)', 1),
-  unary('Sqrt', 'sqrt(x)', 1),
+  unary('Sqrt', 'sqrt(x)', 1, {}, true, Math.sqrt),
   unary('Abs', '|x|', 1, {}, true, Math.abs),
   unary('Neg', '-x', 1, {}, true, (x) => -x),
   unary('Reciprocal', '1 / x', 1),
-  unary('Floor', 'floor(x)', 1),
-  unary('Ceil', 'ceil(x)', 1),
+  unary('Floor', 'floor(x)', 1, {}, true, Math.floor),
+  unary('Ceil', 'ceil(x)', 1, {}, true, Math.ceil),
   unary('Erf', 'erf(x) (opset 9)', 1, {}, false),
   unary('Sin', 'sin(x)', 1, {}, false),
   unary('Cos', 'cos(x)', 1, {}, false),
@@ -147,7 +178,7 @@ export const ELEMENTWISE_OPS: readonly OpInfo[] = [
   unary('Acosh', 'acosh(x)', 1, {}, false),
   unary('Atanh', 'atanh(x)', 1, {}, false),
   unary('Sign', 'sign(x)', 1, {}, false, Math.sign),
-  unary('Round', 'round half to even', 1, {}, false),
+  unary('Round', 'round half to even', 1, {}, false, roundHalfEven),
   unary('Celu', 'max(0, x) + min(0, alpha * (exp(x / alpha) - 1)) (opset 12)', 5, { alpha: { type: 'float', default: 1.0 } }, false),
   unary('ThresholdedRelu', 'x > alpha ? x : 0 (opset 10)', 1, { alpha: { type: 'float', default: 1.0 } }, false),
   unary('Shrink', 'x < -lambd ? x + bias : x > lambd ? x - bias : 0 (opset 9)', 3, {
@@ -157,25 +188,31 @@ export const ELEMENTWISE_OPS: readonly OpInfo[] = [
   unary('Gelu', 'x * Phi(x), exact (erf) or tanh-approximated (opset 20)', 5, {
     approximate: { type: 'string', default: 'none', note: "'none' (erf) or 'tanh'" },
   }, false),
-  boolUnary('Not', 'logical not'),
+  boolUnary('Not', 'logical not', {}, (x) => x === 0),
   boolUnary('IsNaN', 'x is NaN'),
   boolUnary('IsInf', 'x is +inf (detect_positive) or -inf (detect_negative)', {
     detect_negative: { type: 'int', default: 1 }, detect_positive: { type: 'int', default: 1 },
   }),
-  predicate('Equal', 'A == B with broadcasting', true),
-  predicate('Greater', 'A > B with broadcasting', true),
-  predicate('Less', 'A < B with broadcasting', true),
-  predicate('GreaterOrEqual', 'A >= B with broadcasting (opset 12)', false),
-  predicate('LessOrEqual', 'A <= B with broadcasting (opset 12)', false),
-  predicate('And', 'logical and with broadcasting', true),
-  predicate('Or', 'logical or with broadcasting', true),
-  predicate('Xor', 'logical xor with broadcasting', true),
+  predicate('Equal', 'A == B with broadcasting', true, (x, y) => x === y),
+  predicate('Greater', 'A > B with broadcasting', true, (x, y) => x > y),
+  predicate('Less', 'A < B with broadcasting', true, (x, y) => x < y),
+  predicate('GreaterOrEqual', 'A >= B with broadcasting (opset 12)', false, (x, y) => x >= y),
+  predicate('LessOrEqual', 'A <= B with broadcasting (opset 12)', false, (x, y) => x <= y),
+  predicate('And', 'logical and with broadcasting', true, (x, y) => x !== 0 && y !== 0),
+  predicate('Or', 'logical or with broadcasting', true, (x, y) => x !== 0 || y !== 0),
+  predicate('Xor', 'logical xor with broadcasting', true, (x, y) => (x !== 0) !== (y !== 0)),
   {
     opType: 'Where', category: 'non-tensor',
     summary: 'condition ? X : Y with broadcasting of all three (opset 9)',
     inputs: [{ name: 'condition' }, { name: 'X', weight: true }, { name: 'Y', weight: true }], outputs: ['output'],
     attributes: {},
-    inferShape: (ctx) => [{ elemType: ctx.elemType(1) ?? ctx.elemType(2), shape: broadcastInputs(ctx, [0, 1, 2]) }],
+    inferShape: (ctx) => {
+      const shape = broadcastInputs(ctx, [0, 1, 2]);
+      const out: ValueType = { elemType: ctx.elemType(1) ?? ctx.elemType(2), shape };
+      const value = foldInputs(ctx, [0, 1, 2], shape, ([c, x, y]) => (c !== 0 ? (x as number) : (y as number)));
+      if (value) out.value = value;
+      return [out];
+    },
     flops: perOutputElement(1), params: weightParams,
   },
   {
@@ -184,6 +221,13 @@ export const ELEMENTWISE_OPS: readonly OpInfo[] = [
     inputs: [{ name: 'A' }, { name: 'B', weight: true }], outputs: ['C'],
     attributes: { fmod: { type: 'int', default: 0 } },
     inferShape: (ctx) => binaryShape(ctx), flops: perOutputElement(1), params: weightParams,
+  },
+  {
+    opType: 'BitShift', category: 'non-tensor',
+    summary: 'X << Y or X >> Y on unsigned integers with broadcasting (opset 11)',
+    inputs: [{ name: 'X' }, { name: 'Y' }], outputs: ['Z'],
+    attributes: { direction: { type: 'string', required: true, note: 'LEFT or RIGHT' } },
+    inferShape: (ctx) => binaryShape(ctx), flops: perOutputElement(1), params: () => 0,
   },
   {
     opType: 'CumSum', category: 'non-tensor',

@@ -176,14 +176,15 @@ function convTransposeFlops(ctx: OpContext): number | undefined {
   return n === undefined || perInput === undefined ? undefined : 2 * n * perInput;
 }
 
-function poolShape(ctx: OpContext, useDilations: boolean): ValueType[] {
+/** ceil_mode exists from opset 10 in MaxPool / AveragePool, from 18 in LpPool. */
+function poolShape(ctx: OpContext, useDilations: boolean, ceilSince = 10): ValueType[] {
   const x = ctx.requireShape(0, 'the output keeps its batch and channel dims');
   const kernel = ctx.ints('kernel_shape');
   if (x.length !== kernel.length + 2) {
     ctx.fail(`input ${formatShape(x)} has rank ${x.length} but kernel_shape [${kernel.join(',')}] needs rank ${kernel.length + 2}`);
   }
   const w = windowParams(ctx, kernel, useDilations);
-  const ceil = ctx.opset >= 10 && ctx.int('ceil_mode') === 1;
+  const ceil = ctx.opset >= ceilSince && ctx.int('ceil_mode') === 1;
   const shape = [x[0] as Dim, x[1] as Dim, ...sweep(ctx, x, w, ceil)];
   return [{ elemType: ctx.elemType(0), shape }, { elemType: DataType.INT64, shape: [...shape] }];
 }
@@ -510,6 +511,49 @@ export const NN_OPS: readonly OpInfo[] = [
       return n === undefined ? undefined : n * kernelSize(ctx);
     },
     params: weightParams,
+  },
+  {
+    opType: 'LpPool', category: 'non-tensor',
+    summary: 'Lp norm over sliding windows',
+    inputs: [{ name: 'X' }],
+    outputs: ['Y'],
+    attributes: {
+      auto_pad: AUTO_PAD,
+      ceil_mode: { type: 'int', default: 0, since: 18 },
+      dilations: { ...DILATIONS, since: 18 },
+      kernel_shape: { type: 'ints', required: true },
+      p: { type: 'int', default: 2, note: 'a float attribute in opset 1' },
+      pads: PADS,
+      strides: STRIDES,
+    },
+    inferShape: (ctx) => poolShape(ctx, ctx.opset >= 18, 18).slice(0, 1),
+    // |x|^p per element of the window, kernel-1 adds, one root.
+    flops: (ctx) => {
+      const n = outputNumel(ctx);
+      return n === undefined ? undefined : n * (2 * kernelSize(ctx) + 1);
+    },
+    params: weightParams,
+  },
+  {
+    opType: 'GlobalLpPool', category: 'non-tensor',
+    summary: 'Lp norm over all spatial positions: [N, C, D...] -> [N, C, 1...]',
+    inputs: [{ name: 'X' }], outputs: ['Y'],
+    attributes: { p: { type: 'int', default: 2, note: 'a float attribute in opset 1' } },
+    inferShape: globalPoolShape,
+    flops: (ctx) => {
+      const n = knownNumel(ctx.shape(0));
+      return n === undefined ? undefined : 2 * n;
+    },
+    params: weightParams,
+  },
+  {
+    opType: 'LpNormalization', category: 'non-tensor',
+    summary: 'x / ||x||_p along axis',
+    inputs: [{ name: 'input' }], outputs: ['output'],
+    attributes: { axis: { type: 'int', default: -1 }, p: { type: 'int', default: 2, note: '1 or 2' } },
+    inferShape: softmaxShape,
+    // |x|^p, sum, root, divide.
+    flops: perOutputElement(4), params: weightParams,
   },
   {
     opType: 'GlobalAveragePool', category: 'non-tensor',

@@ -8,7 +8,7 @@ import { findAttr } from '../ir/attributes.js';
 import { DataType, floatTensor, int64Tensor, numel, tensorToNumbers, type Tensor } from '../ir/tensor.js';
 import type { OpContext, OpInfo } from './context.js';
 import { dimProduct, formatShape, isNum } from './dims.js';
-import { axisIn, free, isIntegerType, weightParams } from './rules.js';
+import { axisIn, free, gatherIndices, isIntegerType, roundTo, valueOfShape, weightParams } from './rules.js';
 import { MAX_FOLDED_ELEMENTS, type ValueType } from './types.js';
 
 /** The tensor a Constant node produces, when its attribute holds one rebirth can read. */
@@ -44,10 +44,23 @@ export function constantTensorOf(node: Node): Tensor | undefined {
   return undefined;
 }
 
+/** The one element of a numeric or bool tensor (ConstantOfShape's fill), when rebirth can read it exactly. */
+function scalarOf(t: Tensor): number | undefined {
+  if (!t.data || numel(t.dims) !== 1) return undefined;
+  if (t.dataType === DataType.BOOL || t.dataType === DataType.UINT8) return t.data[0];
+  const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  if (t.dataType === DataType.FLOAT) return view.getFloat32(0, true);
+  if (t.dataType === DataType.DOUBLE) return view.getFloat64(0, true);
+  const v = foldedValue(t)?.[0];
+  return typeof v === 'number' ? v : undefined;
+}
+
 /** Contents of a small integer tensor as dims, for folding. */
 export function foldedValue(t: Tensor): Dim[] | undefined {
-  if ((t.dataType !== DataType.INT64 && t.dataType !== DataType.INT32) || !t.data) return undefined;
-  if (numel(t.dims) > MAX_FOLDED_ELEMENTS) return undefined;
+  if (!t.data || numel(t.dims) > MAX_FOLDED_ELEMENTS) return undefined;
+  // Bool contents are 0 / 1 (an If condition, a mask in shape arithmetic).
+  if (t.dataType === DataType.BOOL) return Array.from(t.data, (b) => (b ? 1 : 0));
+  if (t.dataType !== DataType.INT64 && t.dataType !== DataType.INT32) return undefined;
   return tensorToNumbers(t);
 }
 
@@ -88,12 +101,15 @@ function gatherShape(ctx: OpContext): ValueType[] {
   const axis = axisIn(ctx, ctx.int('axis'), data.length);
   const shape = [...data.slice(0, axis), ...indices, ...data.slice(axis + 1)];
   const result: ValueType = { elemType: ctx.elemType(0), shape };
-  const value = ctx.input(0)?.value;
-  if (value && data.length === 1) {
-    const idx = ctx.intValues(1);
-    const n = value.length;
-    if (idx && idx.every((i) => i >= -n && i < n)) result.value = idx.map((i) => value[i < 0 ? i + n : i] as Dim);
-    else if (idx) ctx.fail(`indices [${idx.join(',')}] are out of range for data ${formatShape(data)}`);
+  const value = valueOfShape(ctx.input(0)?.value, data);
+  const idx = ctx.intValues(1);
+  if (value && idx && data.every(isNum) && indices.every(isNum)) {
+    const n = data[axis] as number;
+    if (!idx.every((i) => i >= -n && i < n)) ctx.fail(`indices [${idx.join(',')}] are out of range for axis ${axis} of data ${formatShape(data)}`);
+    const all = (d: number): number[] => Array.from({ length: d }, (_, i) => i);
+    const picks = data.map((d, k) => (k === axis ? idx.map((i) => (i < 0 ? i + n : i)) : all(d)));
+    const flat = gatherIndices(data, picks);
+    if (flat.length <= MAX_FOLDED_ELEMENTS) result.value = flat.map((i) => value[i] as Dim);
   }
   return [result];
 }
@@ -116,8 +132,10 @@ function castShape(ctx: OpContext): ValueType[] {
   const value = ctx.input(0)?.value;
   // Known contents survive casts between numeric types (they are integers, exact in float too).
   const out: ValueType = { elemType: to, shape: [...x] };
-  if (value && to !== DataType.BOOL && to !== DataType.STRING) {
-    out.value = isIntegerType(to) ? value.map((d) => (typeof d === 'number' ? Math.trunc(d) : d)) : value;
+  if (value && (isIntegerType(to) || to === DataType.FLOAT || to === DataType.DOUBLE || to === DataType.BOOL)) {
+    // Integer targets truncate (the C cast ONNX specifies); FLOAT rounds to single precision; BOOL is x != 0.
+    if (to === DataType.BOOL) out.value = value.map((d) => (typeof d === 'number' ? (d !== 0 ? 1 : 0) : null));
+    else out.value = value.map((d) => (typeof d === 'number' ? (Number.isFinite(d) ? roundTo(to, d) : null) : d));
   }
   return [out];
 }
@@ -131,7 +149,7 @@ function constantOfShapeShape(ctx: OpContext): ValueType[] {
     const out: ValueType = { elemType, shape: dims };
     // Integer fills of small shapes are shape arithmetic (e.g. a run of 1s appended to a shape).
     const n = dims.every(isNum) ? dims.reduce((a, b) => a * b, 1) : undefined;
-    const fillValue = fill?.kind === 'tensor' ? foldedValue(fill.value)?.[0] : undefined;
+    const fillValue = fill?.kind === 'tensor' ? scalarOf(fill.value) : 0;
     if (n !== undefined && n <= MAX_FOLDED_ELEMENTS && fillValue !== undefined) out.value = Array<Dim>(n).fill(fillValue);
     return [out];
   }
@@ -241,6 +259,48 @@ export const PLUMBING_OPS: readonly OpInfo[] = [
       if (x.length !== 2) ctx.fail(`input ${formatShape(x)} must be 2-D`);
       return [{ elemType: ctx.optInt('dtype') ?? ctx.elemType(0), shape: [...x] }];
     },
+    flops: free, params: () => 0,
+  },
+  {
+    opType: 'OneHot', category: 'other',
+    summary: 'one-hot encoding: a depth-sized axis inserted at axis, values [off, on] (opset 9)',
+    inputs: [{ name: 'indices' }, { name: 'depth' }, { name: 'values' }], outputs: ['output'],
+    attributes: { axis: { type: 'int', default: -1, note: 'in [-r-1, r] for indices of rank r' } },
+    inferShape: (ctx) => {
+      const indices = ctx.requireShape(0, 'the output inserts one axis into the indices\' shape');
+      const axis = axisIn(ctx, ctx.int('axis'), indices.length + 1);
+      // A non-integer depth is cast to int64 (truncated) by the spec.
+      const depth = ctx.numbers(1)?.[0];
+      const shape = [...indices];
+      shape.splice(axis, 0, depth === undefined ? null : Math.trunc(depth));
+      return [{ elemType: ctx.elemType(2), shape }];
+    },
+    flops: free, params: () => 0,
+  },
+  {
+    opType: 'RandomUniformLike', category: 'other',
+    summary: 'uniform random numbers in [low, high) shaped like the input',
+    inputs: [{ name: 'input' }], outputs: ['output'],
+    attributes: {
+      dtype: { type: 'int', whenAbsent: 'the input\'s element type' },
+      high: { type: 'float', default: 1.0 },
+      low: { type: 'float', default: 0.0 },
+      seed: { type: 'float', whenAbsent: 'seeded by the runtime' },
+    },
+    inferShape: (ctx) => [{ elemType: ctx.optInt('dtype') ?? ctx.elemType(0), shape: [...ctx.requireShape(0, 'the output has the input\'s shape')] }],
+    flops: free, params: () => 0,
+  },
+  {
+    opType: 'RandomNormalLike', category: 'other',
+    summary: 'normal random numbers (mean, scale) shaped like the input',
+    inputs: [{ name: 'input' }], outputs: ['output'],
+    attributes: {
+      dtype: { type: 'int', whenAbsent: 'the input\'s element type' },
+      mean: { type: 'float', default: 0.0 },
+      scale: { type: 'float', default: 1.0 },
+      seed: { type: 'float', whenAbsent: 'seeded by the runtime' },
+    },
+    inferShape: (ctx) => [{ elemType: ctx.optInt('dtype') ?? ctx.elemType(0), shape: [...ctx.requireShape(0, 'the output has the input\'s shape')] }],
     flops: free, params: () => 0,
   },
   {

@@ -2,8 +2,8 @@
 import type { Dim } from '../ir/graph.js';
 import { DataType } from '../ir/tensor.js';
 import { isFloatType, type OpContext } from './context.js';
-import { broadcastShapes, formatShape, knownNumel, normalizeAxis } from './dims.js';
-import type { ValueType } from './types.js';
+import { allNums, broadcastShapes, formatShape, knownNumel, normalizeAxis } from './dims.js';
+import { MAX_FOLDED_ELEMENTS, type ValueType } from './types.js';
 
 /** Output 0 has input 0's element type and shape. */
 export function sameAsInput(ctx: OpContext): ValueType[] {
@@ -80,24 +80,85 @@ export function isNumericType(elemType: number | undefined): boolean {
   return isIntegerType(elemType) || isFloatType(elemType);
 }
 
+/** Row-major strides of a numeric shape. */
+export function stridesOf(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length).fill(1);
+  for (let k = shape.length - 2; k >= 0; k--) strides[k] = (strides[k + 1] as number) * (shape[k + 1] as number);
+  return strides;
+}
+
+/** Known contents whose length matches a numeric shape (so flat indices can be computed), else undefined. */
+export function valueOfShape(value: readonly Dim[] | undefined, shape: readonly Dim[] | undefined): Dim[] | undefined {
+  const n = knownNumel(shape);
+  return value && n !== undefined && value.length === n ? [...value] : undefined;
+}
+
+/** Rounds a folded result to the precision the element type holds, so folded constants equal what the runtime computes. */
+export function roundTo(elemType: number | undefined, x: number): number {
+  if (elemType === DataType.FLOAT) return Math.fround(x);
+  if (isIntegerType(elemType)) return Math.trunc(x);
+  return x;
+}
+
 /**
- * Elementwise arithmetic on known integer contents (shape arithmetic such as batch*channels), for
- * scalars and 1-D values; symbols and unknowns make the element unknown.
+ * Elementwise fold with numpy broadcasting at any rank: the contents of the output of shape `out` when
+ * every operand's shape is numeric and its contents are known, and the output has at most
+ * MAX_FOLDED_ELEMENTS elements. Elements whose operands are not all numbers (symbolic dims) are null;
+ * so are non-finite results (integer division by zero).
  */
-export function foldBinary(a: readonly Dim[] | undefined, b: readonly Dim[] | undefined, op: (x: number, y: number) => number): Dim[] | undefined {
-  if (!a || !b) return undefined;
-  if (a.length !== b.length && a.length !== 1 && b.length !== 1) return undefined;
-  const n = Math.max(a.length, b.length);
-  const out: Dim[] = [];
-  for (let k = 0; k < n; k++) {
-    const x = a.length === 1 ? a[0] : a[k];
-    const y = b.length === 1 ? b[0] : b[k];
-    if (typeof x !== 'number' || typeof y !== 'number') {
-      out.push(null);
+export function foldBroadcast(
+  shapes: readonly (readonly Dim[] | undefined)[], values: readonly (readonly Dim[] | undefined)[], out: readonly Dim[],
+  op: (args: number[]) => number,
+): Dim[] | undefined {
+  if (!allNums(out)) return undefined;
+  const n = knownNumel(out) as number;
+  if (n > MAX_FOLDED_ELEMENTS) return undefined;
+  const operands: { value: Dim[]; strides: number[] }[] = [];
+  for (let i = 0; i < shapes.length; i++) {
+    const s = shapes[i];
+    const v = valueOfShape(values[i], s);
+    if (!s || !allNums(s) || !v || s.length > out.length) return undefined;
+    const own = stridesOf(s);
+    // Aligned to the right; a broadcast (size-1 or missing) axis reads the same element all along.
+    const strides = out.map((_, k) => {
+      const j = k - (out.length - s.length);
+      return j < 0 || s[j] === 1 ? 0 : (own[j] as number);
+    });
+    operands.push({ value: v, strides });
+  }
+  const outStrides = stridesOf(out);
+  const result: Dim[] = [];
+  for (let flat = 0; flat < n; flat++) {
+    const args: number[] = [];
+    for (const o of operands) {
+      let at = 0;
+      let rest = flat;
+      for (let k = 0; k < out.length; k++) {
+        const idx = Math.floor(rest / (outStrides[k] as number));
+        rest -= idx * (outStrides[k] as number);
+        at += idx * (o.strides[k] as number);
+      }
+      const x = o.value[at];
+      if (typeof x === 'number') args.push(x);
+    }
+    if (args.length !== operands.length) {
+      result.push(null);
       continue;
     }
-    const r = op(x, y);
-    out.push(Number.isFinite(r) ? r : null);
+    const r = op(args);
+    result.push(Number.isFinite(r) ? r : null);
   }
-  return out;
+  return result;
+}
+
+/** For each output element of a gather-like op, the flat input index it reads (row-major index maps per axis). */
+export function gatherIndices(shape: readonly number[], picks: readonly (readonly number[])[]): number[] {
+  const strides = stridesOf(shape);
+  let flat: number[] = [0];
+  picks.forEach((list, k) => {
+    const next: number[] = [];
+    for (const base of flat) for (const i of list) next.push(base + i * (strides[k] as number));
+    flat = next;
+  });
+  return flat;
 }

@@ -5,7 +5,7 @@
 import type { Dim } from '../ir/graph.js';
 import type { OpContext, OpInfo } from './context.js';
 import { broadcastShapes, dimProduct, formatShape, isNum, knownNumel, unifyDims } from './dims.js';
-import { axesIn, axisIn, copyOfInput, free, sameAsInput, weightParams } from './rules.js';
+import { axesIn, axisIn, copyOfInput, foldBroadcast, free, gatherIndices, sameAsInput, valueOfShape, weightParams } from './rules.js';
 import { MAX_FOLDED_ELEMENTS, type AttrSpec, type ValueType } from './types.js';
 
 // ---- Concat -----------------------------------------------------------------------------------
@@ -35,12 +35,18 @@ function concatShape(ctx: OpContext): ValueType[] {
   });
   out[axis] = total;
   const result: ValueType = { elemType: ctx.elemType(indices[0] as number), shape: out };
-  if (rank <= 1) {
-    const parts = indices.map((i) => ctx.value(i));
-    if (parts.every((p) => p !== undefined)) {
-      const value: Dim[] = parts.flatMap((p) => p ?? []);
-      if (value.length <= MAX_FOLDED_ELEMENTS) result.value = value;
+  const parts = indices.map((i, k) => valueOfShape(ctx.value(i), shapes[k]));
+  if (parts.every((p) => p !== undefined) && knownNumel(out) !== undefined && (knownNumel(out) as number) <= MAX_FOLDED_ELEMENTS) {
+    // Row-major: for each index before the axis, every input contributes its whole [axis, ...] block in turn.
+    const outer = knownNumel(out.slice(0, axis)) as number;
+    const value: Dim[] = [];
+    for (let o = 0; o < outer; o++) {
+      parts.forEach((p, k) => {
+        const block = (knownNumel((shapes[k] as Dim[]).slice(axis)) as number);
+        value.push(...(p).slice(o * block, (o + 1) * block));
+      });
     }
+    result.value = value;
   }
   return [result];
 }
@@ -98,7 +104,8 @@ function flattenShape(ctx: OpContext): ValueType[] {
   const axis = ctx.int('axis');
   const a = axis < 0 ? axis + x.length : axis;
   if (a < 0 || a > x.length) ctx.fail(`axis ${axis} is out of range for an input of rank ${x.length}; use a value in [${-x.length}, ${x.length}]`);
-  return [{ elemType: ctx.elemType(0), shape: [dimProduct(x.slice(0, a)), dimProduct(x.slice(a))] }];
+  const value = ctx.input(0)?.value;
+  return [{ elemType: ctx.elemType(0), shape: [dimProduct(x.slice(0, a)), dimProduct(x.slice(a))], ...(value ? { value } : {}) }];
 }
 
 // ---- Reshape ----------------------------------------------------------------------------------
@@ -185,7 +192,23 @@ function transposeShape(ctx: OpContext): ValueType[] {
   if (perm.length !== x.length) ctx.fail(`perm [${perm.join(',')}] has ${perm.length} axes but the input ${formatShape(x)} has rank ${x.length}`);
   const sorted = [...perm].sort((a, b) => a - b);
   if (sorted.some((p, k) => p !== k)) ctx.fail(`perm [${perm.join(',')}] is not a permutation of 0..${x.length - 1}`);
-  return [{ elemType: ctx.elemType(0), shape: perm.map((p) => x[p] as Dim) }];
+  const out: ValueType = { elemType: ctx.elemType(0), shape: perm.map((p) => x[p] as Dim) };
+  const value = valueOfShape(ctx.input(0)?.value, x);
+  if (value && x.every(isNum)) {
+    // Output element at index j reads input index i with i[perm[k]] = j[k].
+    const outShape = perm.map((p) => x[p] as number);
+    const strides = perm.map((p) => x.slice(p + 1).reduce<number>((a, d) => a * (d), 1));
+    out.value = [];
+    const walk = (k: number, base: number): void => {
+      if (k === outShape.length) {
+        out.value?.push(value[base] as Dim);
+        return;
+      }
+      for (let j = 0; j < (outShape[k] as number); j++) walk(k + 1, base + j * (strides[k] as number));
+    };
+    walk(0, 0);
+  }
+  return [out];
 }
 
 // ---- Pad --------------------------------------------------------------------------------------
@@ -278,11 +301,17 @@ function sliceShape(ctx: OpContext): ValueType[] {
     out[a] = isNum(d) ? sliceLength(d, starts?.[k] as number, ends?.[k] as number, normSteps[k] as number) : null;
   });
   const result: ValueType = { elemType, shape: out };
-  const value = ctx.input(0)?.value;
-  if (value && x.length === 1 && isNum(x[0]) && isNum(out[0])) {
-    const step = normSteps[0] as number;
-    const first = sliceStart(x[0], starts[0] as number, step);
-    result.value = Array.from({ length: out[0] }, (_, k) => value[first + k * step] as Dim);
+  const value = valueOfShape(ctx.input(0)?.value, x);
+  if (value && x.every(isNum) && out.every(isNum)) {
+    // Per axis, the input indices kept (in order; negative steps walk backwards).
+    const picks = x.map((d, a) => {
+      const k = normAxes.indexOf(a);
+      if (k < 0) return Array.from({ length: d }, (_, i) => i);
+      const step = normSteps[k] as number;
+      const first = sliceStart(d, starts?.[k] as number, step);
+      return Array.from({ length: out[a] as number }, (_, i) => first + i * step);
+    });
+    result.value = gatherIndices(x, picks).map((i) => value[i] as Dim);
   }
   return [result];
 }
@@ -340,7 +369,8 @@ function expandShape(ctx: OpContext): ValueType[] {
   }
   const out = broadcastShapes([x, target]);
   if (typeof out === 'string') ctx.fail(`cannot expand ${formatShape(x)} to [${target.join(',')}] (${out})`);
-  return [{ elemType: ctx.elemType(0), shape: out }];
+  const value = foldBroadcast([x], [ctx.input(0)?.value], out, ([v]) => v as number);
+  return [{ elemType: ctx.elemType(0), shape: out, ...(value ? { value } : {}) }];
 }
 
 // ---- Tile, DepthToSpace / SpaceToDepth, Resize / Upsample --------------------------------------

@@ -76,9 +76,11 @@ export interface ValueType {
   /** Undefined when the rank is unknown; dims are numbers, symbolic names (strings) or null (unknown). */
   shape?: Dim[];
   /**
-   * Known contents, flattened, of a small tensor in shape arithmetic (at most MAX_FOLDED_ELEMENTS
-   * elements): integer constants, Shape outputs (symbolic dims stay strings), and what Gather, Concat,
-   * Slice, Cast, Neg and the arithmetic ops compute from them.
+   * Known contents, flattened row-major, of a small tensor in shape arithmetic (at most
+   * MAX_FOLDED_ELEMENTS elements): integer and bool (0 / 1) constants, Shape outputs (symbolic dims stay
+   * strings), and what the value rules of Gather, Concat, Slice, Transpose, Cast, Where, comparisons and
+   * arithmetic compute from them. src/shapes/fold.ts writes fully known contents back as constants, so
+   * every rule must give exactly what ONNX Runtime computes, rounding included.
    */
   value?: Dim[];
 }

@@ -1,14 +1,18 @@
 /**
- * The main job: from the committed Fashion-MNIST teacher, profile, merge, retrain, evaluate, measure on
- * node and wasm, export the merged ONNX and write an HTML report with the analogues of the paper's
- * Tables 1-3 and the per-layer chart before/after.
+ * The main job: from the committed Fashion-MNIST teacher (or the user's model and images), profile,
+ * merge, retrain, evaluate, measure on node and wasm, export the merged ONNX and write an HTML report
+ * with the analogues of the paper's Tables 1-3, the per-layer chart before/after and the confusion table.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Model } from '../ir/graph.js';
 import { loadModel, saveModel, writeFileAtomic } from '../onnx/file.js';
 import { encodeModel } from '../onnx/encode.js';
-import { loadFashionMnist } from '../data/fashion-mnist.js';
+import { openTrainEval } from '../data/open.js';
+import { recordDataInfo, type PreprocessSpec } from '../data/preprocess.js';
+import { firstImages, skippedFiles } from '../data/source.js';
+import { evaluate, type EvalResult } from '../train/evaluate.js';
+import { evalSections } from '../train/evaluate-report.js';
 import { profileLayers, type LayerProfile } from '../profile/layers.js';
 import { layerChart } from '../profile/report.js';
 import { mergeAndRetrain, type RetrainResult } from './merge-retrain.js';
@@ -30,9 +34,23 @@ export const DEMO_EPOCHS = 8;
 
 export interface DemoOptions {
   outDir: string;
+  /** The model to make faster (default the committed googlenet-mini teacher). */
   teacher?: string;
   /** Fashion-MNIST folder (default Debian's). */
   dataDir?: string;
+  /**
+   * Training data as `--data` takes it: an image folder (with class folders, train/ + val/ splits, or
+   * flat and unlabeled: distillation needs no labels), X.npy[,Y.npy] or fashion-mnist. Overrides dataDir.
+   */
+  data?: string;
+  /** Evaluation data (needed when `data` is unlabeled or has no val/ split). */
+  evalData?: string;
+  /** Preprocessing of images (default: recorded in the model, else 'unit'). */
+  preprocess?: PreprocessSpec;
+  /** Class names in label order (default: recorded in the model, else the class folders). */
+  classNames?: readonly string[];
+  /** Image decoding workers (default one per core). */
+  workers?: number;
   /** Distillation epochs (fractions train on that share of the training set). */
   epochs?: number;
   /** Limit train/test images (quick runs). */
@@ -46,6 +64,8 @@ export interface DemoOptions {
 
 export interface DemoSummary {
   teacher: string;
+  /** The training and evaluation data. */
+  data: { train: string; test: string };
   output: string;
   report: string;
   merges: string[];
@@ -53,6 +73,8 @@ export interface DemoSummary {
   latencyMs: Record<'node' | 'wasm', { before: number; after: number; speedup: number }>;
   nonTensorShare: Record<'node' | 'wasm', number>;
   googlenet?: Partial<Record<'node' | 'wasm', Table3Row>>;
+  /** Undecodable image files skipped (training and evaluation data). */
+  skipped: { count: number; files: string[] };
   seconds: number;
 }
 
@@ -65,14 +87,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   if (!fs.existsSync(teacherFile)) throw new RebirthError(`teacher model ${teacherFile} not found; train it with the command in docs/teacher.md`);
   fs.mkdirSync(options.outDir, { recursive: true });
   const teacher = loadModel(teacherFile);
-  const dir = options.dataDir;
-  const train = loadFashionMnist({ split: 'train', ...(dir ? { dir } : {}), ...(options.limit ? { limit: options.limit } : {}) });
-  const test = loadFashionMnist({ split: 'test', ...(dir ? { dir } : {}), ...(options.limit ? { limit: options.limit } : {}) });
+  const name = path.basename(teacherFile).replace(/\.onnx$/i, '');
+  const spec = options.data ?? options.dataDir;
+  const opened = openTrainEval(spec, options.evalData, {
+    model: teacher, onWarning: (l) => log(l),
+    ...(options.preprocess ? { preprocess: options.preprocess } : {}), ...(options.classNames ? { classNames: options.classNames } : {}),
+    ...(options.limit ? { limit: options.limit } : {}), ...(options.workers ? { workers: options.workers } : {}),
+  });
+  const train = opened.train.data;
+  const test = opened.test.data;
+  const dataNames = { train: spec ?? 'fashion-mnist', test: options.evalData ?? opened.test.folder ?? spec ?? 'fashion-mnist' };
 
   log('1/5 profiling the teacher on node and wasm (Table 1)');
   const profiles: Record<'node' | 'wasm', LayerProfile> = {
-    node: await profileLayers(teacher, { backend: 'node', threads: 1, optLevel: 'all', runs, name: 'googlenet-mini' }),
-    wasm: await profileLayers(teacher, { backend: 'wasm', threads: 1, optLevel: 'all', runs, name: 'googlenet-mini' }),
+    node: await profileLayers(teacher, { backend: 'node', threads: 1, optLevel: 'all', runs, name }),
+    wasm: await profileLayers(teacher, { backend: 'wasm', threads: 1, optLevel: 'all', runs, name }),
   };
 
   log('2/5 merging (streamline + branch) and retraining against the teacher (Table 2)');
@@ -80,12 +109,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     mode: 'distill', init: 'inherit', merge: {}, train, test, epochs: options.epochs ?? DEMO_EPOCHS, threads,
     onStep: (s) => log(`  ${s.step}: top-1 ${formatPercent(s.top1, 2)}`),
   });
-  const output = path.join(options.outDir, 'googlenet-mini-rebirth.onnx');
+  const output = path.join(options.outDir, `${name}-rebirth.onnx`);
+  const classNames = opened.train.classNames ?? opened.test.classNames;
+  const preprocess = opened.train.preprocess ?? opened.test.preprocess;
+  recordDataInfo(result.model, { ...(preprocess ? { preprocess } : {}), ...(classNames ? { classNames: [...classNames] } : {}) });
   saveModel(result.model, output, { protect: [teacherFile] });
+  // The merged model's confusion table for the report (its top-1 is the best epoch's, reported above).
+  const final = await evaluate(result.model, test, { threads });
 
   log('3/5 measuring latency before/after on node and wasm (1 thread)');
   const latencyMs = {} as DemoSummary['latencyMs'];
-  const feeds = { data: { type: 'float32' as const, dims: [1, 1, 28, 28], data: test.images.slice(0, 784) } };
+  const inputName = teacher.graph.inputs.find((v) => !teacher.graph.initializers.has(v.name))?.name ?? 'data';
+  const feeds = { [inputName]: { type: 'float32' as const, dims: [1, ...test.shape], data: (await firstImages(test, 1)).data } };
   for (const backend of ['node', 'wasm'] as const) {
     const t = await timeModels({ before: encodeModel(teacher), after: encodeModel(result.model) }, { backend, threads: 1, runs, feeds });
     const before = t.before;
@@ -93,7 +128,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     if (!before || !after) throw new RebirthError('latency measurement failed');
     latencyMs[backend] = { before: before.medianMs, after: after.medianMs, speedup: pairedGain(before, after) };
   }
-  const mergedProfile = await profileLayers(result.model, { backend: 'node', threads: 1, optLevel: 'all', runs, name: 'googlenet-mini merged' });
+  const mergedProfile = await profileLayers(result.model, { backend: 'node', threads: 1, optLevel: 'all', runs, name: `${name} merged` });
 
   let googlenet: DemoSummary['googlenet'];
   if (options.googlenet ?? true) {
@@ -102,27 +137,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   }
 
   log('5/5 writing the report');
+  const skipped = [...new Set([...skippedFiles(train), ...skippedFiles(test)].map((f) => f.file))];
   const summary: DemoSummary = {
-    teacher: teacherFile, output, report: path.join(options.outDir, 'report.html'),
+    teacher: teacherFile, data: dataNames, output, report: path.join(options.outDir, 'report.html'),
     merges: result.merges.map((m) => m.name),
     accuracy: { teacher: result.accuracy.before, merged: result.accuracy.after, steps: result.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) },
     latencyMs,
     nonTensorShare: { node: profiles.node.nonTensorShare, wasm: profiles.wasm.nonTensorShare },
     ...(googlenet ? { googlenet } : {}),
+    skipped: { count: skipped.length, files: skipped },
     seconds: (performance.now() - started) / 1000,
   };
-  writeFileAtomic(summary.report, demoReport(summary, profiles, mergedProfile, result));
+  writeFileAtomic(summary.report, demoReport(summary, profiles, mergedProfile, result, final));
   writeFileAtomic(path.join(options.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
 }
 
-function demoReport(s: DemoSummary, profiles: Record<'node' | 'wasm', LayerProfile>, merged: LayerProfile, r: RetrainResult): string {
+function demoReport(s: DemoSummary, profiles: Record<'node' | 'wasm', LayerProfile>, merged: LayerProfile, r: RetrainResult, final: EvalResult): string {
   const pct = (v: number): string => formatPercent(v, 2);
   const sections: ReportSection[] = [
     {
       heading: 'Summary',
       paragraphs: [
-        `Teacher ${path.basename(s.teacher)}: top-1 ${pct(s.accuracy.teacher)} on Fashion-MNIST test. After merging ${s.merges.join(', ')} and retraining: ${pct(s.accuracy.merged)} ` +
+        `Teacher ${path.basename(s.teacher)}: top-1 ${pct(s.accuracy.teacher)} on ${s.data.test}. After merging ${s.merges.join(', ')} and retraining: ${pct(s.accuracy.merged)} ` +
           `(${((s.accuracy.merged - s.accuracy.teacher) * 100).toFixed(2)} points).`,
         `Latency, batch 1, 1 thread: node ${s.latencyMs.node.before.toFixed(3)} -> ${s.latencyMs.node.after.toFixed(3)} ms (${s.latencyMs.node.speedup.toFixed(2)}x), ` +
           `wasm ${s.latencyMs.wasm.before.toFixed(3)} -> ${s.latencyMs.wasm.after.toFixed(3)} ms (${s.latencyMs.wasm.speedup.toFixed(2)}x). Run time ${s.seconds.toFixed(0)} s.`,
@@ -185,7 +222,10 @@ function demoReport(s: DemoSummary, profiles: Record<'node' | 'wasm', LayerProfi
     table: { headers: ['merge', 'kind', 'what'], rows: r.merges.map((m) => [m.name, m.kind, m.description]) },
     paragraphs: r.refused.map((x) => `left alone: ${x.name}: ${x.reason}`),
   });
-  return htmlReport({ title: 'rebirth demo: DeepRebirth on googlenet-mini (Fashion-MNIST)', subtitle: `teacher ${s.teacher}`, sections });
+  sections.push(...evalSections(final, `merged model on ${s.data.test}`));
+  const title = path.basename(s.teacher) === 'googlenet-mini.onnx' && s.data.train === 'fashion-mnist'
+    ? 'rebirth demo: DeepRebirth on googlenet-mini (Fashion-MNIST)' : `rebirth demo: DeepRebirth on ${path.basename(s.teacher)} (${s.data.train})`;
+  return htmlReport({ title, subtitle: `teacher ${s.teacher}`, sections });
 }
 
 export type { Model };

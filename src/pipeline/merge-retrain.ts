@@ -10,13 +10,19 @@
  * - 'none': structure only.
  * Init 'fit' (ours) starts from 'inherit' and solves each rebirth layer by least squares against the
  * teacher's block outputs on calibration images (src/merge/fit.ts) before the main retraining.
+ *
+ * The teacher is first folded exactly (BatchNorm, Scale, Pad, identities; verified on ONNX Runtime:
+ * src/merge/fold.ts) and the folded copy is merged; the teacher for distillation, fitting and the
+ * 'before' accuracy stays the model given. Exact merges (Fire) create no rebirth layer: they need no
+ * retraining, so 'paper' applies them before its steps and 'distill' skips training when nothing else merged.
  */
 import type { Model } from '../ir/graph.js';
-import type { Dataset } from '../data/dataset.js';
+import type { Data } from '../data/source.js';
 import type { EpochStats, TrainResult } from '../train/trainer.js';
 import { evaluate } from '../train/evaluate.js';
 import { finetune } from '../train/finetune.js';
 import { applyMerges, planMerges, type AppliedMerge, type MergeOptions, type Refusal } from '../merge/plan.js';
+import { foldForMerge, type FoldReport } from '../merge/fold.js';
 import type { RebirthLayer } from '../merge/init.js';
 import { fitRebirthLayers, type FitReport } from '../merge/fit.js';
 import { cloneModel } from '../rewrite/engine.js';
@@ -28,8 +34,10 @@ export interface RetrainOptions {
   mode: RetrainMode;
   merge: Omit<MergeOptions, 'init' | 'only'> & { only?: readonly string[] };
   init: RebirthInit;
-  train: Dataset;
-  test: Dataset;
+  /** Training data; unlabeled data (an image folder without class folders) works with mode 'distill'. */
+  train: Data;
+  /** Labeled evaluation data. */
+  test: Data;
   /** 'paper': epochs per step; 'distill': epochs in all. Fractions train on that share of the data. */
   epochs: number;
   batchSize?: number;
@@ -71,6 +79,8 @@ export interface RetrainStep {
 
 export interface RetrainResult {
   model: Model;
+  /** The exact folds made before merging (empty with `merge.fold: false`). */
+  folds: FoldReport[];
   merges: AppliedMerge[];
   refused: Refusal[];
   rebirthLayers: RebirthLayer[];
@@ -106,16 +116,27 @@ export async function mergeAndRetrain(teacher: Model, options: RetrainOptions): 
     })).layers);
   };
   const checkpoint = (step: string): string | undefined => (options.checkpoint ? `${options.checkpoint}${options.mode === 'paper' ? `.${step.replace(/[^\w.-]+/g, '_')}` : ''}` : undefined);
+  // Dropout stays when the merged model is retrained: the trainer runs it in training mode.
+  const { model: folded, folds } = options.merge.fold === false ? { model: teacher, folds: [] } : await foldForMerge(teacher, { keepDropout: options.mode !== 'none' });
+  const mergeOptions = { ...options.merge, init, seed, fold: false };
 
   if (options.mode === 'paper') {
-    // Bottom to top: the planner lists candidates in graph order.
-    const plan = planMerges(teacher, { ...options.merge, init });
-    const names = plan.candidates.map((c) => c.name).filter((n) => !options.merge.only || options.merge.only.includes(n));
-    let model = cloneModel(teacher);
+    // Bottom to top: the planner lists candidates in graph order. Exact merges first, all at once: they
+    // do not change the function, so there is nothing to retrain after them.
+    const plan = planMerges(folded, mergeOptions);
+    const selected = plan.candidates.filter((c) => !options.merge.only || options.merge.only.includes(c.name));
+    const exact = selected.filter((c) => c.exact).map((c) => c.name);
+    const names = selected.filter((c) => !c.exact).map((c) => c.name);
+    let model = cloneModel(folded);
     const merges: AppliedMerge[] = [];
     const layers: RebirthLayer[] = [];
+    if (exact.length > 0) {
+      const r = applyMerges(model, { ...mergeOptions, only: exact });
+      merges.push(...r.merges);
+      model = r.model;
+    }
     for (const name of names) {
-      const r = applyMerges(model, { ...options.merge, init, only: [name], seed });
+      const r = applyMerges(model, { ...mergeOptions, only: [name] });
       if (r.merges.length === 0) continue;
       merges.push(...r.merges);
       layers.push(...r.rebirthLayers);
@@ -124,20 +145,22 @@ export async function mergeAndRetrain(teacher: Model, options: RetrainOptions): 
       await record(name, model, await retrain(model, teacher, options, r.rebirthLayers, 'labels', checkpoint(name)));
       if (diverged) break;
     }
+    if (names.length === 0 && merges.length > 0) await record('exact merges only (no retraining needed)', model, undefined);
     const after = steps[steps.length - 1]?.top1 ?? before;
-    return { model, merges, refused: plan.refused, rebirthLayers: layers, fits, ...(diverged ? { diverged } : {}), accuracy: { before, after, steps } };
+    return { model, folds, merges, refused: plan.refused, rebirthLayers: layers, fits, ...(diverged ? { diverged } : {}), accuracy: { before, after, steps } };
   }
 
-  const r = applyMerges(teacher, { ...options.merge, init, seed, ...(options.merge.only ? { only: options.merge.only } : {}) });
+  const r = applyMerges(folded, mergeOptions);
   const model = r.model;
   await fit(model, r.rebirthLayers);
-  if (options.mode === 'distill' && r.merges.length > 0) {
+  if (options.mode === 'distill' && r.rebirthLayers.length > 0) {
     await record('all merges (distill)', model, await retrain(model, teacher, options, r.rebirthLayers, 'distill', checkpoint('all')));
   } else if (r.merges.length > 0) {
-    await record(options.init === 'fit' ? 'fit only' : 'no retraining', model, undefined);
+    const step = r.rebirthLayers.length === 0 ? 'exact merges only (no retraining needed)' : options.init === 'fit' ? 'fit only' : 'no retraining';
+    await record(step, model, undefined);
   }
   const after = steps[steps.length - 1]?.top1 ?? before;
-  return { model, merges: r.merges, refused: r.refused, rebirthLayers: r.rebirthLayers, fits, ...(diverged ? { diverged } : {}), accuracy: { before, after, steps } };
+  return { model, folds, merges: r.merges, refused: r.refused, rebirthLayers: r.rebirthLayers, fits, ...(diverged ? { diverged } : {}), accuracy: { before, after, steps } };
 }
 
 function retrain(model: Model, teacher: Model, options: RetrainOptions, layers: readonly RebirthLayer[], mode: 'labels' | 'distill', checkpoint?: string): Promise<TrainResult> {

@@ -18,7 +18,7 @@ import { getInt } from '../ir/attributes.js';
 import { inspectModel } from '../inspect/inspect.js';
 import { RebirthError } from '../errors.js';
 import { applyMerges } from '../merge/plan.js';
-import { timeModels } from '../runtime/timing.js';
+import { timeModels, type LatencyStats } from '../runtime/timing.js';
 import { tuckerDecompose } from '../decompose/tucker.js';
 import type { LayerRanks } from '../decompose/ranks.js';
 
@@ -33,6 +33,8 @@ export interface Table3Row {
   flops: { original: number; tucker: number; merged: number; mergedTucker: number };
   tuckerLayers: { kept: number; candidates: number };
   mergedTuckerLayers: { kept: number; candidates: number };
+  /** Every interleaved run of the four models (paired by round), for intervals of the speed-ups. */
+  stats?: Record<'original' | 'tucker' | 'merged' | 'mergedTucker', LatencyStats>;
 }
 
 export interface Table3Options {
@@ -43,7 +45,7 @@ export interface Table3Options {
   fraction?: number;
   /** Ranks rounded to a multiple of this (default 8), see fractionRanks. */
   multiple?: number;
-  /** Rounds of each single-layer measurement (default 10 on node, 5 on wasm). */
+  /** Cap on the rounds of each single-layer keep/leave decision (default: decideFaster's, src/runtime/decide.ts). */
   layerRuns?: number;
   onProgress?: (message: string) => void;
 }
@@ -79,10 +81,10 @@ export async function googlenetTable3(options: Table3Options): Promise<Partial<R
   const merged = applyMerges(original, {}).model;
   const out: Partial<Record<Backend, Table3Row>> = {};
   for (const backend of options.backends) {
-    const layerRuns = options.layerRuns ?? (backend === 'wasm' ? 5 : 10);
+    const layerRuns = options.layerRuns;
     const decompose = async (m: Model, label: string): Promise<{ model: Model; kept: number; candidates: number }> => {
       log(`${backend}: decomposing ${label} (ranks: ${fraction} of the channels), measuring each layer`);
-      const r = await tuckerDecompose(m, { ranks: fractionRanks(m, fraction, multiple), backend, runs: layerRuns });
+      const r = await tuckerDecompose(m, { ranks: fractionRanks(m, fraction, multiple), backend, ...(layerRuns !== undefined ? { runs: layerRuns } : {}) });
       const candidates = r.layers.filter((l) => l.method !== 'none').length;
       return { model: r.model, kept: r.layers.filter((l) => l.decomposed).length, candidates };
     };
@@ -97,6 +99,7 @@ export async function googlenetTable3(options: Table3Options): Promise<Partial<R
       original: ms('original'), tucker: ms('tucker'), merged: ms('merged'), mergedTucker: ms('mergedTucker'),
       flops: { original: inspectModel(original).flops, tucker: inspectModel(tucker.model).flops, merged: inspectModel(merged).flops, mergedTucker: inspectModel(mergedTucker.model).flops },
       tuckerLayers: { kept: tucker.kept, candidates: tucker.candidates }, mergedTuckerLayers: { kept: mergedTucker.kept, candidates: mergedTucker.candidates },
+      ...(t.original && t.tucker && t.merged && t.mergedTucker ? { stats: { original: t.original, tucker: t.tucker, merged: t.merged, mergedTucker: t.mergedTucker } } : {}),
     };
   }
   return out;

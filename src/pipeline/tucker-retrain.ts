@@ -10,9 +10,13 @@
  *   as teacher every decomposed layer is its own target). With another teacher (Merge + Tucker: the
  *   unmerged network) only the targets that exist there with the same shape are used.
  * - 'none': decomposition and measurements only.
+ *
+ * The model is first folded exactly (BatchNorm, Scale, Pad, identities; verified on ONNX Runtime:
+ * src/merge/fold.ts), so a conv is decomposed together with the BN that followed it; layer names do not
+ * change. The teacher (distillation), the 'before' accuracy and the output errors stay the model given.
  */
 import type { Model } from '../ir/graph.js';
-import type { Dataset } from '../data/dataset.js';
+import { firstImages, type Data } from '../data/source.js';
 import { inferTypes } from '../shapes/infer.js';
 import { encodeModel } from '../onnx/encode.js';
 import { Session } from '../runtime/session.js';
@@ -23,15 +27,16 @@ import { cloneModel } from '../rewrite/engine.js';
 import { Random } from '../util/random.js';
 import { RebirthError } from '../errors.js';
 import { tuckerDecompose, type TuckerOptions, type TuckerResult } from '../decompose/tucker.js';
+import { foldForMerge, type FoldReport } from '../merge/fold.js';
 
 export type TuckerRetrainMode = 'paper' | 'distill' | 'none';
 
 export interface TuckerRetrainOptions extends TuckerOptions {
   retrain: TuckerRetrainMode;
   /** Required unless retrain is 'none'. */
-  train?: Dataset;
+  train?: Data;
   /** Accuracies are reported when given; the output error uses its first images (else random inputs). */
-  test?: Dataset;
+  test?: Data;
   /** Fine-tuning epochs (fractions train one epoch on that share of `train`). Default 1. */
   epochs?: number;
   /** Base learning rate (default 0.005, finetune's); new parameters get `fastFactor` x this. */
@@ -54,9 +59,13 @@ export interface TuckerRetrainOptions extends TuckerOptions {
   targets?: readonly string[];
   /** Images for the output error (default 64). */
   errorImages?: number;
+  /** Fold BatchNorm, Scale, Pad and identities first, verified on ORT (default true). */
+  fold?: boolean;
 }
 
 export interface TuckerRetrainResult extends TuckerResult {
+  /** The exact folds made before decomposing (empty with `fold: false`). */
+  folds: FoldReport[];
   /** Test top-1 of the input, of the decomposed model before fine-tuning, and after fine-tuning. */
   accuracy?: { before: number; decomposed: number; after: number };
   /** |logits_decomposed - logits_input| / |logits_input| over the error images, before fine-tuning. */
@@ -83,15 +92,20 @@ export async function tuckerAndRetrain(model: Model, options: TuckerRetrainOptio
   const { train, test, lr, seed } = options;
 
   const before = test ? (await evaluate(model, test, { threads })).top1 : undefined;
-  const decomposed = await tuckerDecompose(model, tuckerOptions(options));
+  // Dropout stays when the decomposed model is fine-tuned: the trainer runs it in training mode.
+  const { model: folded, folds } = options.fold === false
+    ? { model, folds: [] }
+    : await foldForMerge(model, { keepDropout: mode !== 'none', ...(options.backend ? { backend: options.backend } : {}) });
+  const decomposed = await tuckerDecompose(folded, tuckerOptions(options));
   const student = decomposed.model;
   const outputs = new Map<string, string>();
   for (const l of decomposed.layers) {
-    const o = l.decomposed ? outputOf(model, l.name) : undefined;
+    // The folded model's value names all exist in `model` with the same values (fold.ts).
+    const o = l.decomposed ? outputOf(folded, l.name) : undefined;
     if (o) outputs.set(l.name, o);
   }
   const layerOutputs = [...outputs.values()];
-  const errors = await outputErrors(model, student, layerOutputs, errorInputs(model, test, options.errorImages ?? 64, seed ?? 1), threads);
+  const errors = await outputErrors(model, student, layerOutputs, await errorInputs(model, test, options.errorImages ?? 64, seed ?? 1), threads);
   const layerOutputError: Record<string, number> = {};
   for (const [layer, o] of outputs) layerOutputError[layer] = errors.layers[o] ?? NaN;
   const afterDecompose = test ? (await evaluate(student, test, { threads })).top1 : undefined;
@@ -117,6 +131,7 @@ export async function tuckerAndRetrain(model: Model, options: TuckerRetrainOptio
   }
   return {
     ...decomposed,
+    folds,
     ...(before !== undefined && afterDecompose !== undefined ? { accuracy: { before, decomposed: afterDecompose, after: after ?? afterDecompose } } : {}),
     outputError: errors.logits, layerOutputError, targets, history,
     ...(diverged ? { diverged } : {}),
@@ -159,13 +174,12 @@ export interface ErrorInputs {
 }
 
 /** The first `n` test images, or uniform [0, 1) inputs of the model's input shape when there is no data. */
-export function errorInputs(model: Model, test: Dataset | undefined, n: number, seed: number): ErrorInputs {
+export async function errorInputs(model: Model, test: Data | undefined, n: number, seed: number): Promise<ErrorInputs> {
   const input = dataInput(model);
   const sample = (input.shape ?? []).slice(1).map((d) => (typeof d === 'number' ? d : 1));
   if (test) {
-    const count = Math.min(n, test.count);
-    const per = test.shape.reduce((a, b) => a * b, 1);
-    return { data: test.images.slice(0, count * per), count, sample: [...test.shape] };
+    const first = await firstImages(test, n);
+    return { data: first.data, count: first.count, sample: [...test.shape] };
   }
   const per = sample.reduce((a, b) => a * b, 1);
   const rng = new Random(seed, 0x7e5);

@@ -1,7 +1,7 @@
 import type { Model } from '../ir/graph.js';
 import { encodeModel } from '../onnx/encode.js';
-import { profileModel, type ProfileOptions, type RuntimeProfile } from '../runtime/profile.js';
-import type { Backend, OptLevel } from '../runtime/session.js';
+import { profileModel, type ProfileOptions, type RuntimeInfo, type RuntimeProfile } from '../runtime/profile.js';
+import type { LatencyBackend, OptLevel } from '../runtime/session.js';
 import { categoryOf, type OpCategory } from '../ops/table.js';
 
 export interface LayerTime {
@@ -16,15 +16,20 @@ export interface LayerTime {
 
 export interface LayerProfile {
   model: string;
-  backend: Backend;
+  backend: LatencyBackend;
   optLevel: OptLevel;
   threads: number;
+  /** What ran it: backend, execution provider, threads, user agent. */
+  runtime: RuntimeInfo;
   latencyMs: { median: number; p90: number };
   /** Sum of kernel times per run; the rest of the latency is session overhead between kernels. */
   kernelMs: number;
   /** Share of kernel time spent in non-tensor layers (DeepRebirth Table 1), 0..1. */
   nonTensorShare: number;
   layers: LayerTime[];
+  /** Model nodes in the graph, and those no kernel accounts for (see RuntimeProfile.unattributed). */
+  modelNodes: number;
+  unattributed: string[];
   byOpType: Record<string, number>;
   byCategory: Record<OpCategory, number>;
 }
@@ -68,10 +73,13 @@ export function attribute(model: Model, raw: RuntimeProfile, name: string): Laye
     backend: raw.backend,
     optLevel: raw.optLevel,
     threads: raw.threads,
+    runtime: raw.runtime,
     latencyMs: { median: raw.latencyMs.median, p90: raw.latencyMs.p90 },
     kernelMs,
     nonTensorShare: kernelMs > 0 ? byCategory['non-tensor'] / kernelMs : 0,
     layers,
+    modelNodes: model.graph.nodes.length,
+    unattributed: raw.unattributed,
     byOpType,
     byCategory,
   };

@@ -3,7 +3,9 @@
 // refuse to hand back a model whose outputs moved beyond the tolerance.
 import type { Model, Node } from '../ir/graph.js';
 import { encodeModel } from '../onnx/encode.js';
-import { Session, type Backend, type HostTensor } from '../runtime/session.js';
+import type { Backend, HostTensor } from '../runtime/session.js';
+import { timeModels } from '../runtime/timing.js';
+import { decideFaster, type DecideOptions, type FasterDecision } from '../runtime/decide.js';
 import { RebirthError, errorMessage } from '../errors.js';
 import { cloneModel, findMatches, runPasses, type AnyRule, type Refusal } from './engine.js';
 import { ALL_RULES } from './rules/index.js';
@@ -21,17 +23,23 @@ export interface Decision {
   rule: string;
   node: string;
   accepted: boolean;
-  /** Median latencies when the default (measuring) decide was used. */
+  /** Median latencies (on the decision's clock) when the default (measuring) decide was used. */
   beforeMs?: number;
   afterMs?: number;
+  /** The measured decision (decideFaster) when the default decide was used. */
+  measured?: Pick<FasterDecision, 'ratio' | 'interval' | 'confidence' | 'rounds' | 'clock' | 'reason' | 'measuringMs'>;
 }
 
-export interface MeasureOptions {
-  /** Timed runs per model (default 20); the median counts. */
+/**
+ * How the default decide measures a candidate: decideFaster (src/runtime/decide.ts), paired interleaved
+ * rounds until a bootstrap interval of the speed-up settles the question, at most `maxRounds`.
+ */
+export interface MeasureOptions extends DecideOptions {
+  /** Cap on paired rounds; kept as an alias of `maxRounds` (default 30). */
   runs?: number;
-  /** Untimed runs first (default 3). */
+  /** Untimed rounds first (default 3). */
   warmup?: number;
-  /** Required relative gain to accept a candidate (default 0.03: 3 % faster). */
+  /** Required relative gain to accept a candidate; an alias of `minGain` (default 0.03: 3% faster). */
   minSpeedup?: number;
 }
 
@@ -96,34 +104,16 @@ export interface LatencyOptions {
 }
 
 /**
- * Median wall time of each model, in milliseconds, over `runs` runs after `warmup` untimed ones. The
- * models run alternately, run by run, so a machine whose load drifts during the measurement slows
- * both alike instead of biasing the comparison.
+ * Median wall time of each model, in milliseconds, from interleaved runs (timeModels in
+ * src/runtime/timing.ts, which every latency figure shares). For reports; decisions use decideFaster.
  */
 export async function compareLatency(models: readonly Model[], feeds: Record<string, HostTensor>, options: LatencyOptions = {}): Promise<number[]> {
-  const sessions: Session[] = [];
-  try {
-    for (const m of models) {
-      sessions.push(await Session.create(encodeModel(m, { external: 'inline' }), {
-        backend: options.backend ?? 'node', threads: options.threads ?? 1, optLevel: 'all',
-      }));
-    }
-    for (let k = 0; k < (options.warmup ?? 3); k++) for (const s of sessions) await s.run(feeds);
-    const times = sessions.map((): number[] => []);
-    for (let k = 0; k < (options.runs ?? 20); k++) {
-      for (const [i, s] of sessions.entries()) {
-        const t0 = performance.now();
-        await s.run(feeds);
-        times[i]?.push(performance.now() - t0);
-      }
-    }
-    return times.map((t) => {
-      t.sort((a, b) => a - b);
-      return t[Math.floor(t.length / 2)] ?? 0;
-    });
-  } finally {
-    for (const s of sessions) await s.release();
-  }
+  const named = Object.fromEntries(models.map((m, i) => [`m${i}`, encodeModel(m, { external: 'inline' })]));
+  const stats = await timeModels(named, {
+    backend: options.backend ?? 'node', threads: options.threads ?? 1, optLevel: 'all', feeds,
+    ...(options.runs !== undefined ? { runs: options.runs } : {}), ...(options.warmup !== undefined ? { warmup: options.warmup } : {}),
+  });
+  return models.map((_, i) => stats[`m${i}`]?.medianMs ?? NaN);
 }
 
 function addFirings(into: Record<string, number>, from: Record<string, number>): void {
@@ -154,12 +144,18 @@ export async function optimizeModel(input: Model, options: OptimizeOptions = {})
     let feeds: Record<string, HostTensor> | undefined;
     const decide = options.decide ?? (async (c: Candidate): Promise<boolean> => {
       feeds ??= options.inputs?.[0] ?? randomFeeds(c.before, options.seed ?? 0, options.dims);
-      const [beforeMs = 0, afterMs = 0] = await compareLatency([c.before, c.after], feeds, {
-        backend, threads: options.threads, runs: options.measure?.runs, warmup: options.measure?.warmup,
+      const m = options.measure ?? {};
+      const d = await decideFaster(encodeModel(c.before, { external: 'inline' }), encodeModel(c.after, { external: 'inline' }), {
+        ...m, backend, threads: options.threads ?? 1, optLevel: 'all', feeds,
+        ...(m.minSpeedup !== undefined && m.minGain === undefined ? { minGain: m.minSpeedup } : {}),
+        ...(m.runs !== undefined && m.maxRounds === undefined ? { maxRounds: m.runs } : {}),
+        seed: m.seed ?? options.seed ?? 0,
       });
-      const accepted = afterMs < beforeMs * (1 - (options.measure?.minSpeedup ?? 0.03));
-      decisions.push({ rule: c.rule, node: c.node, accepted, beforeMs, afterMs });
-      return accepted;
+      decisions.push({
+        rule: c.rule, node: c.node, accepted: d.keep, beforeMs: d.baselineMs, afterMs: d.candidateMs,
+        measured: { ratio: d.ratio, interval: d.interval, confidence: d.confidence, rounds: d.rounds, clock: d.clock, reason: d.reason, measuringMs: d.measuringMs },
+      });
+      return d.keep;
     });
     for (const rule of measured) {
       const { matches, refusals: refused } = findMatches(model, rule);
@@ -229,6 +225,7 @@ export async function optimizeModel(input: Model, options: OptimizeOptions = {})
 }
 
 function describeDecline(d: Decision | undefined): string {
+  if (d?.measured) return `measured: ${d.measured.reason}`;
   if (d?.beforeMs !== undefined && d.afterMs !== undefined) {
     return `measured no gain: ${d.afterMs.toFixed(3)} ms with the rewrite vs ${d.beforeMs.toFixed(3)} ms without`;
   }

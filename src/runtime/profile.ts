@@ -1,13 +1,19 @@
 // Per-layer profiling: wall latency from an unprofiled session, per-kernel time from ORT's own trace in a
 // second, profiled session (ORT's profiler adds per-kernel bookkeeping, so it must not touch the
 // latency numbers), and a mapping from ORT's kernels back to the model's nodes.
-import { performance } from 'node:perf_hooks';
+// `performance` is the global one (Node 16+ and browsers alike): the page served by `rebirth serve`
+// bundles this module for kernelStats and attributeKernels.
 import { RebirthError } from '../errors.js';
 import { readModelNodes, type ModelNode } from './model-nodes.js';
 import { warmUp } from './warmup.js';
-import { Session, type HostTensor, type SessionOptions, type TensorInfo, type TraceEvent } from './session.js';
+import { isBrowserBackend, Session, type HostTensor, type LatencyBackend, type SessionOptions, type TensorInfo, type TraceEvent } from './session.js';
+import type { BrowserLaunchOptions } from './browser.js';
 
-export interface ProfileOptions extends Omit<SessionOptions, 'profile'> {
+export interface ProfileOptions extends Omit<SessionOptions, 'profile' | 'backend'> {
+  /** Default 'node'. 'browser:wasm' and 'browser:webgpu' profile in headless Chromium (src/runtime/browser.ts). */
+  backend?: LatencyBackend;
+  /** Browser backends only: which Chromium, and whether a software WebGPU adapter will do. */
+  browser?: BrowserLaunchOptions;
   /** Untimed runs before the timed ones (and before the profiled ones). Default 3. */
   warmup?: number;
   /** ...and at least this much warm-up time per session, ms (default 300: wasm tier-up, see warmup.ts). */
@@ -46,15 +52,29 @@ export interface NodeProfile {
   fusedFrom?: string[];
 }
 
+/** What ran the model; `runtime` in the JSON of `rebirth profile`. */
+export interface RuntimeInfo {
+  backend: LatencyBackend;
+  /** ORT's execution provider: 'cpu' (onnxruntime-node), 'wasm' or 'webgpu' (onnxruntime-web). */
+  executionProvider: string;
+  /** Threads ORT actually used (onnxruntime-web falls back to 1 where SharedArrayBuffer is unavailable). */
+  threads: number;
+  /** The browser's navigator.userAgent; for the in-process backends, Node's version and platform. */
+  userAgent: string;
+  /** browser:webgpu: the adapter's vendor and architecture, e.g. 'google swiftshader (fallback)'. */
+  adapter?: string;
+}
+
 export interface RuntimeProfile {
   latencyMs: { median: number; p90: number; runs: number[] };
   /** Kernels in execution order. */
   nodes: NodeProfile[];
   /** Model node ids no kernel accounts for (constant-folded, eliminated, or fused from unnamed nodes). */
   unattributed: string[];
-  backend: 'node' | 'wasm';
+  backend: LatencyBackend;
   optLevel: 'disabled' | 'basic' | 'extended' | 'all';
   threads: number;
+  runtime: RuntimeInfo;
 }
 
 /** Raw per-kernel totals from a trace. */
@@ -74,6 +94,11 @@ function checkCount(name: string, value: number, min: number): void {
 }
 
 export async function profileModel(model: Uint8Array, options: ProfileOptions = {}): Promise<RuntimeProfile> {
+  if (isBrowserBackend(options.backend)) {
+    // Imported lazily: only browser profiles need playwright-core and the page bundle.
+    const { profileInBrowser } = await import('./browser.js');
+    return profileInBrowser(model, options);
+  }
   const warmup = options.warmup ?? 3;
   const runs = options.runs ?? 20;
   const profileRuns = options.profileRuns ?? Math.min(runs, 10);
@@ -140,6 +165,12 @@ export async function profileModel(model: Uint8Array, options: ProfileOptions = 
     backend: timed.backend,
     optLevel: timed.optLevel,
     threads: timed.threads,
+    runtime: {
+      backend: timed.backend,
+      executionProvider: timed.backend === 'node' ? 'cpu' : 'wasm',
+      threads: timed.threads,
+      userAgent: `Node.js ${process.version} (${process.platform} ${process.arch})`,
+    },
   };
 }
 
@@ -167,7 +198,8 @@ function rng(seed: number): () => number {
   };
 }
 
-function randomFeeds(
+/** Seeded uniform [-1, 1) inputs for the float inputs described by `inputs` (also used by the browser page). */
+export function randomFeeds(
   inputs: readonly TensorInfo[],
   shapes: Record<string, number[]>,
   seed: number,

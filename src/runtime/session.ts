@@ -10,8 +10,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import { RebirthError, errorMessage, firstLine } from '../errors.js';
+import { extractJsonArray, parseTrace, type TraceEvent } from './trace.js';
+import { isBrowserBackend } from './browser-protocol.js';
+
+// The trace parser lives in trace.ts, which imports nothing from Node, so the browser page can use it too.
+export { parseTrace, type TraceEvent } from './trace.js';
 
 export type Backend = 'node' | 'wasm';
+/**
+ * onnxruntime-web in a real headless Chromium (src/runtime/browser.ts, docs/browser.md). These are not
+ * Session backends: latency and per-layer times are measured inside the page, because a Node round trip
+ * per run would land in the timings. profileModel and timeModels accept them.
+ */
+export type BrowserBackend = 'browser:wasm' | 'browser:webgpu';
+/** Every backend latency can be measured on. */
+export type LatencyBackend = Backend | BrowserBackend;
+// isBrowserBackend lives in browser-protocol.ts, which the page bundle can load (this file it cannot).
+export { isBrowserBackend } from './browser-protocol.js';
 export type OptLevel = 'disabled' | 'basic' | 'extended' | 'all';
 
 export interface SessionOptions {
@@ -38,16 +53,6 @@ export interface TensorInfo {
   /** ORT's element type name (e.g. 'float32'); 'non-tensor' for sequences/maps. */
   type: string;
   dims: Array<number | string>;
-}
-
-/** One Chrome-trace event as ORT writes it (durations and timestamps in microseconds). */
-export interface TraceEvent {
-  cat: string;
-  name: string;
-  ph: string;
-  ts: number;
-  dur: number;
-  args: Record<string, unknown>;
 }
 
 
@@ -126,7 +131,8 @@ function ortHint(message: string): string {
   return '';
 }
 
-function ortError(backend: Backend, action: 'load' | 'run', e: unknown): RebirthError {
+/** ORT's failure as a one-line RebirthError; also used for onnxruntime-web's in Chromium (browser.ts). */
+export function ortError(backend: LatencyBackend, action: 'load' | 'run', e: unknown): RebirthError {
   if (e instanceof RebirthError) return e;
   const msg = cleanOrtMessage(e);
   const verb = action === 'load' ? 'cannot load this model' : 'cannot run this model';
@@ -146,33 +152,6 @@ function toTensorInfo(m: OrtTypes.InferenceSession.ValueMetadata): TensorInfo {
 
 function elementCount(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
-}
-
-function isTraceEvent(v: unknown): v is TraceEvent {
-  if (typeof v !== 'object' || v === null) return false;
-  const e = v as Record<string, unknown>;
-  return typeof e.cat === 'string' && typeof e.name === 'string' && typeof e.ts === 'number';
-}
-
-/** Parses ORT's Chrome-trace JSON (a top-level array of events); `source` names it in errors. */
-export function parseTrace(text: string, source: string): TraceEvent[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new RebirthError(`cannot parse the onnxruntime profile from ${source}: ${errorMessage(e)}`, { cause: e });
-  }
-  if (!Array.isArray(parsed)) {
-    throw new RebirthError(`onnxruntime profile from ${source} is not a JSON array of trace events`);
-  }
-  return parsed.filter(isTraceEvent).map((e) => ({
-    cat: e.cat,
-    name: e.name,
-    ph: typeof e.ph === 'string' ? e.ph : 'X',
-    ts: e.ts,
-    dur: typeof e.dur === 'number' ? e.dur : 0,
-    args: typeof e.args === 'object' && e.args !== null ? e.args : {},
-  }));
 }
 
 export class Session {
@@ -204,6 +183,10 @@ export class Session {
 
   static async create(model: Uint8Array, options: SessionOptions = {}): Promise<Session> {
     const backend = options.backend ?? 'node';
+    // JavaScript callers (and casts) can pass a browser backend, which has no in-process Session.
+    if (isBrowserBackend(backend)) {
+      throw new RebirthError(`option backend '${String(backend)}' runs in Chromium and has no Session: measure it with profileModel or timeModels, or use 'node' or 'wasm'`);
+    }
     if (backend !== 'node' && backend !== 'wasm') {
       throw new RebirthError(`option backend must be 'node' or 'wasm', got '${String(backend)}'`);
     }
@@ -387,16 +370,6 @@ async function locateFailingNode(
   } finally {
     await s?.release();
   }
-}
-
-/** The wasm trace is the only JSON array on stdout during endProfiling, but trim any stray text around it. */
-function extractJsonArray(text: string): string {
-  const start = text.indexOf('[');
-  const end = text.lastIndexOf(']');
-  if (start < 0 || end < start) {
-    throw new RebirthError('onnxruntime-web printed no profile during endProfiling (was profiling enabled?)');
-  }
-  return text.slice(start, end + 1);
 }
 
 function fromOrt(name: string, t: OrtTypes.OnnxValue): HostTensor {

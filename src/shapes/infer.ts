@@ -1,7 +1,9 @@
 /**
  * Shape inference over the op table (src/ops): element type and shape of every value, symbolic dims
- * (a batch 'N') carried through, small integer tensors (Shape -> Gather -> Concat -> Reshape chains)
- * folded so that exported PyTorch graphs get exact shapes.
+ * (a batch 'N') carried through, and the contents of small tensors (Shape -> Gather -> Concat -> Reshape
+ * chains, computed pads, shape checks) from the table's value rules, so that exported PyTorch graphs get
+ * exact shapes. If nodes are the engine's own business (the table has no control flow): a known condition
+ * selects the branch, inferred in a scope that sees the enclosing graph. docs/shapes.md has the whole story.
  *
  * Nodes whose op the table does not know (or of other domains) pass through: their outputs take the
  * model's declared value_info if any, else stay unknown. That is an error only when a later table op
@@ -9,6 +11,7 @@
  */
 import type { Dim, Graph, Model, Node, ValueInfo } from '../ir/graph.js';
 import { dataTypeName, type Tensor } from '../ir/tensor.js';
+import { findAttr } from '../ir/attributes.js';
 import { producers, topologicalSort } from '../ir/topology.js';
 import { RebirthError } from '../errors.js';
 import { NeedShape, OpContext, nodeLabel, type ShapeEnv } from '../ops/context.js';
@@ -79,6 +82,121 @@ function bindBatch(graph: Graph, batch: number): Map<string, number> {
   return symbols;
 }
 
+/** Value types and constants visible to a graph: its own, then its enclosing graphs' (for If branches). */
+class Scope {
+  readonly types = new Map<string, ValueType>();
+  readonly constants = new Map<string, Tensor>();
+  constructor(readonly parent?: Scope) {}
+
+  type(name: string): ValueType | undefined {
+    return this.types.get(name) ?? this.parent?.type(name);
+  }
+
+  constant(name: string): Tensor | undefined {
+    return this.constants.get(name) ?? this.parent?.constant(name);
+  }
+
+  /** Known contents of a value: folded shape arithmetic, or a small integer / bool constant. */
+  value(name: string): Dim[] | undefined {
+    const known = this.type(name)?.value;
+    if (known) return known;
+    const t = this.constant(name);
+    return t ? foldedValue(t) : undefined;
+  }
+}
+
+/** Initializers are constants even when also listed as graph inputs (IR < 4 models list every weight there). */
+function enterInitializers(graph: Graph, scope: Scope): void {
+  for (const [name, t] of graph.initializers) {
+    const value = foldedValue(t);
+    scope.types.set(name, { elemType: t.dataType, shape: [...t.dims], ...(value ? { value } : {}) });
+    scope.constants.set(name, t);
+  }
+}
+
+interface Pass {
+  opset: number;
+  strict: boolean;
+  unresolved: Map<Node, string>;
+}
+
+/** The then / else branch an If node takes when its condition is known, else undefined. */
+export function takenBranch(node: Node, condition: readonly Dim[] | undefined): Graph | undefined {
+  if (!condition || condition.length !== 1 || typeof condition[0] !== 'number') return undefined;
+  const a = findAttr(node, condition[0] !== 0 ? 'then_branch' : 'else_branch');
+  return a?.kind === 'graph' ? a.value : undefined;
+}
+
+/** Output types of a branch graph inferred in a scope nested in `outer`. */
+function branchTypes(branch: Graph, outer: Scope, pass: Pass): ValueType[] {
+  const scope = new Scope(outer);
+  enterInitializers(branch, scope);
+  // Branch failures must not fail the model: a branch not taken may be invalid for these shapes.
+  inferGraph(branch, scope, { ...pass, strict: false, unresolved: new Map() });
+  return branch.outputs.map((o) => scope.types.get(o.name) ?? outer.type(o.name) ?? declaredType(o));
+}
+
+/**
+ * If: with a known condition (shape checks in torch exports, e.g. `If(Equal(dim, 1))` around a Squeeze),
+ * the taken branch's types, contents included. Otherwise what both branches agree on: the spec lets the
+ * branches differ in shape, so differing dims become unknown and differing ranks an unknown rank.
+ */
+function ifTypes(node: Node, scope: Scope, pass: Pass): ValueType[] {
+  const taken = takenBranch(node, scope.value(node.inputs[0] ?? ''));
+  if (taken) return branchTypes(taken, scope, pass);
+  const branches = ['then_branch', 'else_branch'].map((n) => findAttr(node, n)).filter((a) => a?.kind === 'graph');
+  if (branches.length !== 2) return [];
+  const [a, b] = branches.map((g) => branchTypes((g as { value: Graph }).value, scope, pass)) as [ValueType[], ValueType[]];
+  return node.outputs.map((_, k) => {
+    const x = a[k];
+    const y = b[k];
+    const elemType = x?.elemType === y?.elemType ? x?.elemType : undefined;
+    const shape = x?.shape && y?.shape && x.shape.length === y.shape.length ? x.shape.map((d, j) => (d === y.shape?.[j] ? d : null)) : undefined;
+    return { ...(elemType !== undefined ? { elemType } : {}), ...(shape ? { shape } : {}) };
+  });
+}
+
+/** Infer the nodes of `graph` into `scope`, whose inputs and initializers the caller has entered. */
+function inferGraph(graph: Graph, scope: Scope, pass: Pass): Node[] {
+  const declared = new Map<string, ValueInfo>();
+  for (const v of [...graph.valueInfo, ...graph.outputs]) declared.set(v.name, v);
+  const env: ShapeEnv = { opset: pass.opset, type: (name) => scope.type(name), constant: (name) => scope.constant(name) };
+  const sorted: Graph = { ...graph, nodes: [...graph.nodes] };
+  topologicalSort(sorted);
+  let produced: Map<string, Node> | undefined;
+
+  for (const node of sorted.nodes) {
+    const info = nodeInfo(node);
+    let outs: ValueType[];
+    if (node.opType === 'If' && isDefaultDomain(node.domain)) {
+      outs = ifTypes(node, scope, pass);
+    } else if (!info) {
+      outs = [];
+      pass.unresolved.set(node, isDefaultDomain(node.domain) ? `op ${node.opType} is not in the op table` : `domain '${node.domain}' is not the default ONNX domain`);
+    } else {
+      try {
+        outs = info.inferShape(new OpContext(node, info, env));
+      } catch (e) {
+        if (!(e instanceof NeedShape)) throw e;
+        if (pass.strict) {
+          produced ??= producers(graph);
+          throw new RebirthError(needShapeMessage(node, e, graph, produced, pass.unresolved));
+        }
+        outs = [];
+        pass.unresolved.set(node, `the shape of input '${node.inputs[e.inputIndex] ?? ''}' is unknown`);
+      }
+      if (node.opType === 'Constant') {
+        const t = constantTensorOf(node);
+        if (t && node.outputs[0]) scope.constants.set(node.outputs[0], t);
+      }
+    }
+    node.outputs.forEach((o, k) => {
+      if (o) scope.types.set(o, withDeclared(outs[k] ?? {}, declared.get(o)));
+    });
+  }
+  return sorted.nodes;
+}
+
 /**
  * Infer every value's type without touching the model. Throws a RebirthError naming the node for a
  * model that cannot be valid (channel mismatch, bad reshape ...) in either mode.
@@ -87,11 +205,9 @@ export function inferTypes(model: Model, options: InferOptions = {}): ShapeInfer
   const strict = options.strict ?? true;
   const graph = model.graph;
   const opset = modelOpset(model);
-  const types = new Map<string, ValueType>();
-  const constants = new Map<string, Tensor>();
+  const scope = new Scope();
+  const { types, constants } = scope;
   const unresolved = new Map<Node, string>();
-  const declared = new Map<string, ValueInfo>();
-  for (const v of [...graph.valueInfo, ...graph.outputs]) declared.set(v.name, v);
 
   const bound = options.batch === undefined ? new Map<string, number>() : bindBatch(graph, options.batch);
   for (const v of graph.inputs) {
@@ -102,48 +218,11 @@ export function inferTypes(model: Model, options: InferOptions = {}): ShapeInfer
     }
     types.set(v.name, t);
   }
-  // Initializers are constants even when also listed as graph inputs (IR < 4 models list every weight there).
-  for (const [name, t] of graph.initializers) {
-    const value = foldedValue(t);
-    types.set(name, { elemType: t.dataType, shape: [...t.dims], ...(value ? { value } : {}) });
-    constants.set(name, t);
-  }
+  enterInitializers(graph, scope);
 
-  const env: ShapeEnv = { opset, type: (name) => types.get(name), constant: (name) => constants.get(name) };
-  const sorted: Graph = { ...graph, nodes: [...graph.nodes] };
-  topologicalSort(sorted);
-  let produced: Map<string, Node> | undefined;
-
-  for (const node of sorted.nodes) {
-    const info = nodeInfo(node);
-    let outs: ValueType[];
-    if (!info) {
-      outs = [];
-      unresolved.set(node, isDefaultDomain(node.domain) ? `op ${node.opType} is not in the op table` : `domain '${node.domain}' is not the default ONNX domain`);
-    } else {
-      try {
-        outs = info.inferShape(new OpContext(node, info, env));
-      } catch (e) {
-        if (!(e instanceof NeedShape)) throw e;
-        if (strict) {
-          produced ??= producers(graph);
-          throw new RebirthError(needShapeMessage(node, e, graph, produced, unresolved));
-        }
-        outs = [];
-        unresolved.set(node, `the shape of input '${node.inputs[e.inputIndex] ?? ''}' is unknown`);
-      }
-      if (node.opType === 'Constant') {
-        const t = constantTensorOf(node);
-        if (t && node.outputs[0]) constants.set(node.outputs[0], t);
-      }
-    }
-    node.outputs.forEach((o, k) => {
-      if (o) types.set(o, withDeclared(outs[k] ?? {}, declared.get(o)));
-    });
-  }
-
+  const order = inferGraph(graph, scope, { opset, strict, unresolved });
   if (strict) checkOutputs(graph, types);
-  return { opset, types, constants, unresolved, order: sorted.nodes };
+  return { opset, types, constants, unresolved, order };
 }
 
 function needShapeMessage(node: Node, e: NeedShape, graph: Graph, produced: Map<string, Node>, unresolved: Map<Node, string>): string {

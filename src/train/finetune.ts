@@ -10,8 +10,9 @@
  *   same name. The teacher runs on ORT once per batch, before the training step.
  */
 import type { Model } from '../ir/graph.js';
-import type { Dataset } from '../data/dataset.js';
-import { batches, sliceDataset } from '../data/dataset.js';
+import type { Batch } from '../data/dataset.js';
+import { dataOrigin, headData, isLabeled, isSource, streamBatches, type Data, type DataSource } from '../data/source.js';
+import { LogitCache, cacheId, defaultCacheDir } from '../data/logit-cache.js';
 import { Progress } from '../util/progress.js';
 import { encodeModel } from '../onnx/encode.js';
 import { Session, type HostTensor } from '../runtime/session.js';
@@ -24,9 +25,10 @@ export type FinetuneMode = 'labels' | 'distill';
 
 export interface FinetuneOptions {
   mode: FinetuneMode;
-  train: Dataset;
+  /** Unlabeled data (a flat image folder) is allowed in 'distill' mode: the student learns from the teacher alone. */
+  train: Data;
   /** Evaluated after each epoch; the best epoch's weights are returned. */
-  test?: Dataset;
+  test?: Data;
   /** Epochs; a fraction below 1 trains one epoch on that share of the training set. */
   epochs: number;
   /** Required for 'distill' and for `targets`. */
@@ -53,6 +55,13 @@ export interface FinetuneOptions {
   threads?: number;
   checkpoint?: string;
   progress?: boolean;
+  /**
+   * Folder of the on-disk teacher-logit cache, used when the training data are files (default
+   * $XDG_CACHE_HOME/rebirth/teacher-logits); false keeps the logits of in-file data in a private
+   * temporary cache.
+   */
+  logitCache?: string | false;
+  onWarning?: (line: string) => void;
 }
 
 /** Train `model` in place (its initializers are updated to the best epoch's weights). */
@@ -61,13 +70,19 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
   const whole = Math.max(1, Math.ceil(options.epochs));
   const share = options.epochs < 1 ? options.epochs : 1;
   const batchSize = options.batchSize ?? 64;
-  const data = share < 1 ? sliceDataset(options.train, 0, Math.max(batchSize, Math.round(options.train.count * share))) : options.train;
+  const data = share < 1 ? headData(options.train, Math.max(batchSize, Math.round(options.train.count * share))) : options.train;
+  const labeled = isLabeled(data);
+  if (!labeled && options.mode !== 'distill') {
+    throw new RebirthError(`${dataOrigin(data)} is unlabeled (no class folders): training on labels needs them; use --retrain distill to learn from the teacher alone`);
+  }
   const lrMult = new Map((options.fastParams ?? []).map((p) => [p, options.fastFactor ?? 10]));
   const blockWeight = options.weights?.blocks ?? 0.1;
   const targets = options.mode === 'distill' && blockWeight > 0 ? [...new Set(options.targets ?? [])] : [];
   let runner: TeacherRunner | undefined;
+  let cache: { cache: LogitCache; rows: Int32Array } | undefined;
   let batchFeeds: TrainOptions['batchFeeds'];
-  const loss: LossSpec[] = [{ kind: 'cross-entropy', weight: options.weights?.labels ?? 1 }];
+  // Unlabeled data: no label term at all (a zero-weight one would still need label inputs).
+  const loss: LossSpec[] = labeled ? [{ kind: 'cross-entropy', weight: options.weights?.labels ?? 1 }] : [];
   if (options.mode === 'distill') {
     if (!options.teacher) throw new RebirthError('distillation needs the teacher model');
     runner = await TeacherRunner.create(options.teacher, targets, threads);
@@ -75,13 +90,36 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
     targets.forEach((t, i) => loss.push({ kind: 'mse', output: t, labelsName: `teacher_block_${i}`, weight: blockWeight }));
     const live = runner;
     if (targets.length > 0) {
-      batchFeeds = (x, n) => live.feeds(x, n);
+      batchFeeds = async (x, n, batch) => {
+        const feeds = await live.feeds(x, n);
+        if (!labeled) teacherLabels(feeds.teacher_logits, batch);
+        return feeds;
+      };
+    } else if (isSource(data) && data.sampleKey) {
+      // Logits only, from files: computed once per file and preprocessing, kept on disk across runs.
+      const { cache: store, rows } = await live.logitCache(data, options.teacher, {
+        dir: options.logitCache === false ? undefined : (options.logitCache ?? defaultCacheDir()), progress: options.progress ?? true,
+        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      });
+      cache = { cache: store, rows };
+      batchFeeds = (_x, n, batch) => {
+        const k = store.classes;
+        const out = new Float32Array(n * k);
+        store.read(Array.from(batch.samples, (s) => rows[s] ?? -1), out);
+        const feeds: Record<string, HostTensor> = { teacher_logits: { type: 'float32', dims: [n, k], data: out } };
+        if (!labeled) teacherLabels(feeds.teacher_logits, batch);
+        return Promise.resolve(feeds);
+      };
     } else {
       // Logits only: the images are not augmented, so the teacher's logits are a fixed function of the
       // sample; computing them once saves the teacher's forward pass in every step of every epoch
       // (measured on googlenet-mini: 450 -> 930 img/s, docs/deeprebirth.md section 7).
       const cached = await live.logitsFor(data, options.progress ?? true);
-      batchFeeds = (_x, n, batch) => Promise.resolve({ teacher_logits: gatherRows(cached, batch.samples, n) });
+      batchFeeds = (_x, n, batch) => {
+        const feeds: Record<string, HostTensor> = { teacher_logits: gatherRows(cached, batch.samples, n) };
+        if (!labeled) teacherLabels(feeds.teacher_logits, batch);
+        return Promise.resolve(feeds);
+      };
     }
   }
   try {
@@ -96,7 +134,22 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
       ...(batchFeeds ? { batchFeeds } : {}),
     });
   } finally {
+    cache?.cache.close();
     await runner?.release();
+  }
+}
+
+/**
+ * Unlabeled data: the batch's labels become the teacher's top class, so the trainer's "train top-1"
+ * reads as agreement with the teacher instead of a meaningless 0% (no loss uses these labels).
+ */
+function teacherLabels(logits: HostTensor | undefined, batch: Batch): void {
+  if (logits?.type !== 'float32') return;
+  const k = logits.data.length / Math.max(1, batch.size);
+  for (let i = 0; i < batch.size; i++) {
+    let arg = 0;
+    for (let j = 1; j < k; j++) if ((logits.data[i * k + j] as number) > (logits.data[i * k + arg] as number)) arg = j;
+    batch.y[i] = arg;
   }
 }
 
@@ -135,20 +188,64 @@ export class TeacherRunner {
   }
 
   /** The teacher's logits for every sample of `data`, in dataset order. */
-  async logitsFor(data: Dataset, progress: boolean): Promise<HostTensor & { type: 'float32' }> {
+  async logitsFor(data: Data, progress: boolean): Promise<HostTensor & { type: 'float32' }> {
     const bar = progress ? new Progress({ total: data.count, label: 'teacher logits', unit: 'img' }) : undefined;
     let out: Float32Array | undefined;
     let k = 0;
-    for (const batch of batches(data, { batchSize: 256, shuffle: false })) {
+    for await (const batch of streamBatches(data, { batchSize: 256, shuffle: false })) {
       const r = (await this.session.run({ [this.input]: { type: 'float32', dims: [batch.size, ...this.shape], data: batch.x } }, [this.logits]))[this.logits];
       if (r?.type !== 'float32') throw new RebirthError('the teacher returned no float32 logits');
       k = r.data.length / batch.size;
       out ??= new Float32Array(data.count * k);
-      out.set(r.data, (batch.samples[0] ?? 0) * k);
+      // Row by row: a source may have left an undecodable file out of the batch.
+      for (let i = 0; i < batch.size; i++) out.set(r.data.subarray(i * k, (i + 1) * k), (batch.samples[i] ?? 0) * k);
       bar?.tick(batch.size);
     }
     bar?.done();
     return { type: 'float32', dims: [data.count, k], data: out ?? new Float32Array(0) };
+  }
+
+  /**
+   * The teacher's logits for every sample of a file-backed source, through the on-disk cache: rows
+   * already there (same file, size, modification time, preprocessing and teacher) are not recomputed.
+   * `rows[i]` is sample i's row (-1 for a file skipped as undecodable).
+   */
+  async logitCache(data: DataSource, teacher: Model, options: { dir: string | undefined; progress: boolean; onWarning?: (line: string) => void }): Promise<{ cache: LogitCache; rows: Int32Array }> {
+    const probe = (await this.session.run({ [this.input]: { type: 'float32', dims: [1, ...this.shape], data: new Float32Array(this.shape.reduce((a, b) => a * b, 1)) } }, [this.logits]))[this.logits];
+    const k = probe?.data.length ?? 0;
+    if (k === 0) throw new RebirthError('the teacher returned no logits');
+    const id = cacheId(encodeModel(teacher), data.preprocessKey ?? '', k);
+    const cache = LogitCache.open(options.dir, id, k, options.onWarning);
+    try {
+      const keys: string[] = [];
+      const rows = new Int32Array(data.count).fill(-1);
+      const missing: number[] = [];
+      for (let i = 0; i < data.count; i++) {
+        const key = data.sampleKey?.(i) ?? String(i);
+        keys.push(key);
+        const r = cache.rowOf(key);
+        if (r === undefined) missing.push(i);
+        else rows[i] = r;
+      }
+      if (missing.length > 0) {
+        const todo = data.select(Uint32Array.from(missing));
+        const bar = options.progress ? new Progress({ total: missing.length, label: `teacher logits (${data.count - missing.length} cached)`, unit: 'img' }) : undefined;
+        for await (const batch of todo.batches({ batchSize: 256, shuffle: false })) {
+          if (batch.size === 0) continue;
+          const r = (await this.session.run({ [this.input]: { type: 'float32', dims: [batch.size, ...this.shape], data: batch.x } }, [this.logits]))[this.logits];
+          if (r?.type !== 'float32' || r.data.length !== batch.size * k) throw new RebirthError('the teacher returned no float32 logits');
+          const samples = Array.from(batch.samples, (s) => missing[s] ?? 0);
+          const first = cache.append(samples.map((s) => keys[s] ?? ''), r.data);
+          samples.forEach((s, j) => { rows[s] = first + j; });
+          bar?.tick(batch.size);
+        }
+        bar?.done();
+      }
+      return { cache, rows };
+    } catch (e) {
+      cache.close();
+      throw e;
+    }
   }
 
   async release(): Promise<void> {

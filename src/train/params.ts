@@ -26,7 +26,28 @@ export function writeParams(model: Model, params: ReadonlyMap<string, Float32Arr
   }
 }
 
-/** Float initializers that are learnable weights: read by a node as a non-shape input. */
+/**
+ * BatchNormalization running statistics (inputs 3 and 4: mean and variance) of the main graph. They are
+ * state, not parameters: training-mode BN normalizes with batch statistics, so no gradient reaches them, and
+ * the training graph outputs their updated values instead (TrainingGraph.extraOutputs), which the trainer
+ * writes back after each step.
+ */
+export function batchNormStateNames(model: Model): string[] {
+  const names = new Set<string>();
+  for (const n of model.graph.nodes) {
+    if (n.opType !== 'BatchNormalization' || (n.domain !== '' && n.domain !== 'ai.onnx')) continue;
+    for (const k of [3, 4]) {
+      const name = n.inputs[k];
+      if (name && model.graph.initializers.has(name)) names.add(name);
+    }
+  }
+  return [...names];
+}
+
+/** Float initializers that are learnable weights (BatchNormalization running statistics are state, not weights). */
 export function floatParamNames(model: Model): string[] {
-  return [...model.graph.initializers.values()].filter((t) => t.dataType === DataType.FLOAT && t.dims.length > 0).map((t) => t.name);
+  const state = new Set(batchNormStateNames(model));
+  return [...model.graph.initializers.values()]
+    .filter((t) => t.dataType === DataType.FLOAT && t.dims.length > 0 && !state.has(t.name))
+    .map((t) => t.name);
 }

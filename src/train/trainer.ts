@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import type { Model } from '../ir/graph.js';
-import type { Dataset } from '../data/dataset.js';
-import { batchCount, batches, type AugmentOptions, type Batch } from '../data/dataset.js';
+import { batchCount, type AugmentOptions, type Batch } from '../data/dataset.js';
+import { dataOrigin, isLabeled, streamBatches, type Data } from '../data/source.js';
 import { encodeModel } from '../onnx/encode.js';
 import { Session, type HostTensor } from '../runtime/session.js';
 import { buildTrainingGraph, type LossSpec } from '../autodiff/training-graph.js';
+import { normalizeModelTrainingExport } from '../autodiff/training-export.js';
 import { Optimizer, type OptimizerConfig, type ParamGroup } from './optimizers.js';
 import { learningRate, type Schedule } from './schedule.js';
 import { floatParamNames, readParams, writeParams } from './params.js';
@@ -26,8 +27,25 @@ export interface TrainOptions {
    * computed from the batch images (or looked up by `batch.samples`).
    */
   batchFeeds?: (x: Float32Array, size: number, batch: Batch) => Promise<Record<string, HostTensor>>;
-  /** Parameters to train (default: every float initializer); the rest stay frozen. */
+  /**
+   * Parameters to train (default: every float initializer but BatchNormalization running statistics, which
+   * are state: updated from batch statistics each step, see freezeBatchNorm); the rest stay frozen.
+   */
   trainable?: readonly string[];
+  /**
+   * Keep BatchNormalization in inference mode: running statistics frozen and used as constants, scale and
+   * bias still trained unless left out of `trainable` (PyTorch's `bn.eval()` during fine-tuning; CLI
+   * --freeze-bn). Default false: BN normalizes with batch statistics and its running statistics are updated
+   * with the node's momentum after every step.
+   */
+  freezeBatchNorm?: boolean;
+  /**
+   * Running-variance update of training-mode BatchNormalization: 'unbiased' (default, PyTorch's: the batch
+   * variance times M/(M-1), M = N*H*W) or 'population' (what ONNX specifies for BN's training mode).
+   * The models rebirth retrains come from PyTorch, so its convention is the default; the two differ by
+   * M/(M-1), under 2% for any map of 8x8 or more.
+   */
+  runningVariance?: 'population' | 'unbiased';
   /** Learning-rate multipliers by parameter name (DeepRebirth: 10 for rebirth layers). */
   lrMult?: ReadonlyMap<string, number>;
   augment?: AugmentOptions;
@@ -37,7 +55,7 @@ export interface TrainOptions {
   checkpoint?: string;
   resume?: boolean;
   /** Evaluated after every epoch (test top-1 is reported and the best epoch's weights are kept). */
-  evalData?: Dataset;
+  evalData?: Data;
   /** Show a progress bar (default true). */
   progress?: boolean;
   onEpoch?: (stats: EpochStats) => void;
@@ -82,15 +100,25 @@ interface CheckpointMeta {
  * Determinism: batch order and augmentation are functions of (seed, epoch, batch), dropout masks of
  * (seed, step), and checkpoints store float32 values bit for bit, so --resume continues exactly.
  */
-export async function train(model: Model, data: Dataset, options: TrainOptions): Promise<TrainResult> {
+export async function train(model: Model, data: Data, options: TrainOptions): Promise<TrainResult> {
+  // A training-mode export (BatchNormalization with running-statistics outputs, Dropout with training_mode)
+  // is rewritten into its inference form in place, like the weights are written in place: the trained
+  // model must deploy with inference semantics, and the trainer supplies the training semantics itself.
+  normalizeModelTrainingExport(model);
   const trainable = options.trainable ?? floatParamNames(model);
   const loss: LossSpec | LossSpec[] = options.loss ?? { kind: 'cross-entropy' };
-  const tg = buildTrainingGraph(model, { loss, trainable: [...trainable], seed: options.seed });
+  const tg = buildTrainingGraph(model, {
+    loss, trainable: [...trainable], seed: options.seed,
+    freezeBatchNorm: options.freezeBatchNorm ?? false, runningVariance: options.runningVariance ?? 'unbiased',
+  });
   if (!tg.inputName) throw new RebirthError('training needs a model with one data input');
   const inputName = tg.inputName;
   // Class labels go to the cross-entropy loss's label input, when there is one.
   const ce = (Array.isArray(loss) ? loss : [loss]).find((l) => l.kind === 'cross-entropy' || l.kind === 'softmax-cross-entropy');
   const labelsName = ce ? (('labelsName' in ce ? ce.labelsName : undefined) ?? 'labels') : undefined;
+  if (labelsName && !isLabeled(data)) {
+    throw new RebirthError(`${dataOrigin(data)} is unlabeled (no class folders): a label loss needs labels; distil from a teacher instead (--retrain distill)`);
+  }
   const session = await Session.create(encodeModel(tg.model), { backend: 'node', threads: options.threads ?? 2 });
   const params = readParams(model);
   const groups = new Map<string, ParamGroup>();
@@ -142,7 +170,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
       let correct = 0;
       let seen = 0;
       let lr = options.lr;
-      for (const batch of batches(data, {
+      for await (const batch of streamBatches(data, {
         batchSize: options.batchSize, shuffle: true, seed: options.seed, epoch, dropLast: true,
         ...(options.augment ? { augment: options.augment } : {}),
       })) {
@@ -177,6 +205,7 @@ export async function train(model: Model, data: Dataset, options: TrainOptions):
           if (g?.type === 'float32') grads.set(param, g.data);
         }
         optimizer.step(params, grads, lr, groups);
+        // BatchNormalization running statistics: state, carried to the next step (never optimizer slots).
         for (const [param, outName] of Object.entries(tg.extraOutputs)) {
           const v = out[outName];
           if (v?.type === 'float32') params.set(param, Float32Array.from(v.data));

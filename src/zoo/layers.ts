@@ -115,6 +115,16 @@ export class NetBuilder {
     return this.emit('Relu', name, [x], {}, this.shapeOf(x));
   }
 
+  /**
+   * ReLU6 = min(max(x, 0), 6), as MobileNetV2 uses it: opset-13 Clip with scalar (rank-0) min and max
+   * inputs, which trainers leave frozen (they are not weights).
+   */
+  relu6(name: string, x: string): string {
+    const low = this.param(`${name}_min`, [], Float32Array.of(0));
+    const high = this.param(`${name}_max`, [], Float32Array.of(6));
+    return this.emit('Clip', name, [x, low, high], {}, this.shapeOf(x));
+  }
+
   lrn(name: string, x: string): string {
     const { size, alpha, beta, bias } = CAFFE_LRN;
     const attrs = { size, alpha: { float: alpha }, beta: { float: beta }, bias: { float: bias } };

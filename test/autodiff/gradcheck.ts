@@ -12,6 +12,7 @@ import { encodeModel } from '../../src/onnx/encode.js';
 import { Random } from '../../src/util/random.js';
 import { makeTensor } from '../../src/autodiff/context.js';
 import { buildTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from '../../src/autodiff/training-graph.js';
+import { withWindowGradForms, type WindowGradForms } from '../../src/autodiff/window.js';
 
 /** How to draw an input's values. */
 export type Domain =
@@ -50,6 +51,8 @@ export interface CheckOptions {
   mode?: TrainingGraphOptions['mode'];
   opset?: number;
   seed?: number;
+  /** Gradient formulations of the window ops to build the training graph with (default: the defaults). */
+  forms?: Partial<WindowGradForms>;
 }
 
 export interface CheckReport {
@@ -139,17 +142,23 @@ export async function check(opType: string, attrs: Record<string, AttrInput | un
   const built = singleNodeModel(opType, attrs, specs, dtype, rng, {
     domain: options.domain ?? 'uniform', opset: options.opset ?? 17, outputs: options.outputs,
   });
-  return checkModel(built.model, built.trainable, built.outputs, { ...options, eps, tol, label: opType, rng, mode: options.mode });
+  return checkModel(built.model, built.trainable, built.outputs, { ...options, eps, tol, label: opType, rng, mode: options.mode, forms: options.forms });
 }
 
 /** Gradient check of any model: objective sum_k sum(output_k * R_k) over `outputs`. */
 export async function checkModel(
   model: Model, trainable: string[], outputs: string[],
-  options: { eps: number; tol: number; label: string; rng: Random; samples?: number; mode?: TrainingGraphOptions['mode'] },
+  options: {
+    eps: number; tol: number; label: string; rng: Random; samples?: number; mode?: TrainingGraphOptions['mode']; forms?: Partial<WindowGradForms> | undefined;
+    /** More training-graph options (e.g. freezeBatchNorm). */
+    graph?: Pick<TrainingGraphOptions, 'freezeBatchNorm' | 'runningVariance'>;
+    /** Values of the model's graph inputs (models whose data is an input, e.g. with symbolic dims). */
+    feeds?: Record<string, ort.Tensor>;
+  },
 ): Promise<CheckReport> {
   // Shapes of the outputs, for the weights R_k: run the inference model once.
   const probe = await session(model);
-  const probeOut = await probe.run({});
+  const probeOut = await probe.run({ ...options.feeds });
   const weights = outputs.map((o) => {
     const t = probeOut[o] as ort.Tensor;
     return { dims: [...t.dims], values: draw(options.rng, t.size, 'uniform') };
@@ -166,9 +175,9 @@ export async function checkModel(
   const objective = terms.length === 1 ? (terms[0] as string) : b.op('Sum', terms);
   b.output(objective, []);
   const objModel: Model = { ...model, graph };
-  const tg: TrainingGraph = buildTrainingGraph(objModel, {
-    loss: { kind: 'scalar', output: objective }, trainable, mode: options.mode ?? 'train', outputs, dropoutMasks: 'input',
-  });
+  const tg: TrainingGraph = withWindowGradForms(options.forms ?? {}, () => buildTrainingGraph(objModel, {
+    loss: { kind: 'scalar', output: objective }, trainable, mode: options.mode ?? 'train', outputs, dropoutMasks: 'input', ...options.graph,
+  }));
   const s = await session(tg.model);
   const params = new Map<string, { dataType: number; dims: number[]; values: number[] }>();
   for (const p of trainable) {
@@ -191,7 +200,7 @@ export async function checkModel(
     masks.set(input, ortTensor(DataType.BOOL, dims, draw(options.rng, numel(dims), 'uniform').map((v) => (v > -0.2 ? 1 : 0))));
   }
   const evaluate = async (override?: { name: string; index: number; delta: number } | { direction: Map<string, number[]>; delta: number }): Promise<{ objective: number; out: ort.InferenceSession.OnnxValueMapType }> => {
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, ort.Tensor> = { ...options.feeds };
     for (const [name, p] of params) {
       let v = p.values;
       if (override && 'name' in override && override.name === name) {

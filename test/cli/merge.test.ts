@@ -1,6 +1,7 @@
 /**
  * `rebirth merge` end to end: JSON report fields, retraining modes, init 'fit', divergence handling,
- * a model with nothing to merge, and bad options.
+ * a model with nothing to merge, PyTorch exports (folds first, torchvision GoogLeNet, Fire modules,
+ * refusals), and bad options.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,9 +15,12 @@ import { expectOneLineError, rebirth, root } from './run.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebirth-merge-'));
 const teacher = path.join(root, 'models', 'googlenet-mini.onnx');
+const torchExport = (name: string): string => path.join(root, 'test', 'fixtures', 'torch', `${name}.onnx`);
 
 interface MergeJson {
-  merges: Array<{ name: string; kind: string; layers: string[] }>;
+  folds: Array<{ rule: string; count: number; verified: boolean; maxAbsError?: number; maxRelError?: number }>;
+  merges: Array<{ name: string; kind: string; exact: boolean; layers: string[]; description: string }>;
+  refused?: Array<{ name: string; reason: string }>;
   accuracy: { before: number; after: number; steps: Array<{ step: string; top1: number }> } | null;
   latencyMs: Record<'node' | 'wasm', { before: number; after: number }>;
   fits?: Array<{ node: string; fitted: boolean; errorBefore: number; errorAfter: number }>;
@@ -76,6 +80,47 @@ test('diverging retraining stops, warns, and keeps the best weights', () => {
   for (const t of loadModel(out).graph.initializers.values()) {
     if (t.dataType === DataType.FLOAT) assert.ok(tensorToFloat32(t).every(Number.isFinite), t.name);
   }
+});
+
+test('a PyTorch GoogLeNet export with BN goes straight through: folds reported and verified, stems and modules merged', () => {
+  const out = path.join(dir, 'googlenet_tv.merged.onnx');
+  const r = rebirth('merge', torchExport('googlenet_tv'), '-o', out, '--retrain', 'none', '--explain', '--runs', '1', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as MergeJson;
+  assert.equal(j.folds.length, 1);
+  assert.deepEqual([j.folds[0]?.rule, j.folds[0]?.count, j.folds[0]?.verified], ['fold-batchnorm', 21, true]);
+  assert.ok((j.folds[0]?.maxRelError ?? 1) < 1e-4);
+  assert.deepEqual(j.merges.map((m) => [m.name, m.kind, m.exact]), [
+    ['conv1', 'streamline', false], ['conv3', 'streamline', false], ['inception3a', 'branch', false], ['inception3b', 'branch', false], ['inception4a', 'branch', false],
+  ]);
+  assert.match(j.merges[2]?.description ?? '', /1x1 into branch2/);
+  assert.deepEqual(j.refused, []);
+  const merged = loadModel(out);
+  assert.equal(merged.graph.nodes.filter((n) => n.opType === 'BatchNormalization').length, 0);
+
+  // --no-fold: what happened before folding came first.
+  const raw = rebirth('merge', torchExport('googlenet_tv'), '-o', path.join(dir, 'googlenet_tv.raw.onnx'), '--no-fold', '--explain', '--runs', '1');
+  assert.equal(raw.code, 0, raw.stderr);
+  assert.match(raw.stdout, /^folds: skipped \(--no-fold\)$/m);
+  assert.match(raw.stdout, /no mergeable block found: the model is unchanged/);
+  assert.match(raw.stdout, /left alone: conv1: '\/conv1\/bn\/BatchNormalization' \(BatchNormalization\) follows the conv and is not folded into it/);
+});
+
+test('SqueezeNet Fire modules merge exactly; the text output has the folds line and the refusals', () => {
+  const out = path.join(dir, 'squeezenet_fire.merged.onnx');
+  const r = rebirth('merge', torchExport('squeezenet_fire'), '-o', out, '--explain', '--runs', '1');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^folds: none needed$/m);
+  for (const m of ['features.3', 'features.4', 'features.5', 'features.7']) {
+    assert.match(r.stdout, new RegExp(`^${m.replace('.', '\\.')} +fire +2 parallel convs -> 1, exact: expand1x1 1x1 -> \\d+ \\(centre taps\\), expand3x3 3x3 -> \\d+; Conv 3x3 -> \\d+ \\+ Relu \\(conv FLOPs x1\\.80\\)$`, 'm'));
+  }
+  assert.match(r.stdout, /^features\.0 +streamline +Conv 7x7\/2 \+ Relu \+ MaxPool 3x3\/2 ceil -> Conv 11x11\/4/m);
+  assert.equal(loadModel(out).graph.nodes.filter((n) => n.opType === 'Concat').length, 0);
+
+  const lrn = rebirth('merge', torchExport('lrn_flatten'), '-o', path.join(dir, 'lrn.merged.onnx'), '--explain', '--runs', '1');
+  assert.equal(lrn.code, 0, lrn.stderr);
+  assert.match(lrn.stdout, /^folded first \(exact, verified on ONNX Runtime\): remove-identity x2 \(max abs error 0\.0e\+0, rel 0\.0e\+0\)$/m);
+  assert.match(lrn.stdout, /left alone: conv1: .*PyTorch's LocalResponseNorm/);
 });
 
 test('bad merge options: one-line errors', () => {

@@ -1,6 +1,7 @@
 /**
  * `rebirth tucker` as a user meets it: bad ranks and missing data are one-line errors with a non-zero
- * exit; a short distillation run writes a loadable model and a JSON report with every field.
+ * exit; a short distillation run writes a loadable model and a JSON report with every field; a PyTorch
+ * export with BN is folded first and the folds are reported.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,4 +73,21 @@ void test('without --data the output error is measured on random inputs', () => 
   assert.match(r.stdout, /logits relative error before fine-tuning: [\d.]+ \(on random inputs\)/);
   assert.doesNotMatch(r.stdout, /test top-1/);
   assert.ok(loadModel(out).graph.nodes.some((n) => n.name === 'conv2/3x3/tucker_core'));
+});
+
+void test('a PyTorch export with BN: folded first (reported in text and JSON), then decomposed', async () => {
+  const input = path.join(root, 'test', 'fixtures', 'torch', 'googlenet_tv.onnx');
+  const [json, text] = await Promise.all([
+    rebirthAsync('tucker', input, '-o', path.join(dir, 'tv-tucker.onnx'), '--ranks', 'energy:0.9', '--no-measure', '--runs', '1', '--json'),
+    rebirthAsync('tucker', input, '-o', path.join(dir, 'tv-tucker-one.onnx'), '--ranks', ranksFile('tv.json', { '/conv3/conv/Conv': [4, 8] }), '--no-measure', '--runs', '1'),
+  ]);
+  assert.equal(json.code, 0, json.stderr);
+  const report = JSON.parse(json.stdout) as { folds: Array<{ rule: string; count: number; verified: boolean; maxRelError: number }>; layers: Array<{ decomposed: boolean }> };
+  assert.deepEqual(report.folds.map((f) => [f.rule, f.count, f.verified]), [['fold-batchnorm', 21, true]]);
+  assert.ok((report.folds[0]?.maxRelError ?? 1) < 1e-4);
+  assert.ok(report.layers.some((l) => l.decomposed));
+  assert.equal(loadModel(path.join(dir, 'tv-tucker.onnx')).graph.nodes.filter((n) => n.opType === 'BatchNormalization').length, 0);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^folded first \(exact, verified on ONNX Runtime\): fold-batchnorm x21 \(max abs error [\d.]+e[-+]\d+, rel [\d.]+e[-+]\d+\)$/m);
+  assert.match(text.stdout, /1 of \d+ layers decomposed/);
 });

@@ -12,8 +12,11 @@ const SIZE = 6;
 
 type Part = '1x1' | '3x3' | '5x5' | 'pool_proj';
 
-/** One Inception module with Caffe names; `order` is the Concat's input order. */
-function module(order: readonly Part[] = ['1x1', '3x3', '5x5', 'pool_proj'], w: Widths = W, seed = 5): { model: Model; out: string } {
+/**
+ * One Inception module with Caffe names; `order` is the Concat's input order. `k5` is the kernel of the
+ * '5x5' branch: 3 gives torchvision's layout (its "5x5" branch is a 3x3).
+ */
+function module(order: readonly Part[] = ['1x1', '3x3', '5x5', 'pool_proj'], w: Widths = W, seed = 5, k5 = 5): { model: Model; out: string } {
   const t = new TinyNet(seed);
   const x = t.input([1, CX, SIZE, SIZE]);
   const p = 'inception_3a';
@@ -22,7 +25,7 @@ function module(order: readonly Part[] = ['1x1', '3x3', '5x5', 'pool_proj'], w: 
   const parts: Record<Part, string> = {
     '1x1': cr('1x1', x, CX, w.c1, 1),
     '3x3': cr('3x3', cr('3x3_reduce', x, CX, w.r3, 1), w.r3, w.c3, 3),
-    '5x5': cr('5x5', cr('5x5_reduce', x, CX, w.r5, 1), w.r5, w.c5, 5),
+    '5x5': cr('5x5', cr('5x5_reduce', x, CX, w.r5, 1), w.r5, w.c5, k5),
     pool_proj: cr('pool_proj', t.pool('MaxPool', `${p}/pool`, x, 3, 1, { pad: 1 }), CX, w.cp, 1),
   };
   const out = t.concat(`${p}/output`, order.map((o) => parts[o]));
@@ -110,6 +113,51 @@ for (const order of [['1x1', '3x3', '5x5', 'pool_proj'], ['3x3', '1x1', 'pool_pr
   });
 }
 
+// torchvision's layout: both reduce branches 3x3. The pairing is chosen by cost among those that keep the
+// Concat order, which for four inputs is the one pairing {0,1} + {2,3}: here the 1x1 branch can go into
+// either reduce branch, depending on where the Concat puts it. The carry layout's exact parts show that
+// the channels land where they were.
+for (const [order, plainHost] of [
+  [['1x1', '3x3', '5x5', 'pool_proj'], '3x3'],
+  [['1x1', '5x5', '3x3', 'pool_proj'], '5x5'],
+  [['pool_proj', '3x3', '5x5', '1x1'], '5x5'],
+] as const) {
+  test(`equal kernels (torchvision): Concat order ${order.join(',')} puts the 1x1 branch into '${plainHost}', channels in place`, async () => {
+    const { model, out } = module(order, W, 5, 3);
+    const plan = planMerges(model);
+    assert.deepEqual(plan.refused, []);
+    const description = plan.candidates[0]?.description ?? '';
+    assert.match(description, new RegExp(`; 1x1 into ${plainHost}: the only pairing that keeps the Concat order \\([\\d.]+ MFLOPs; into ${plainHost === '3x3' ? '5x5' : '3x3'}: [\\d.]+ MFLOPs\\)`));
+    const poolHost: Part = plainHost === '3x3' ? '5x5' : '3x3';
+    const feeds = { x: randomInput([1, CX, SIZE, SIZE], 11) };
+    const before = (await runOrt(model, feeds))[out];
+    assert.ok(before);
+    const r = ranges(order);
+    // Carry + inherit with the plain host's reducer kept whole: everything but the max pool is exact.
+    const result = applyMerges(model, { init: 'inherit', layout: 'carry', reducerRatio: 1 });
+    const after = (await runOrt(result.model, feeds))[out];
+    assert.ok(after);
+    assert.deepEqual(after.dims, before.dims);
+    for (const part of ['1x1', plainHost, poolHost] as const) {
+      const d = maxAbsDiff(channels(before, ...r[part]), channels(after, ...r[part]));
+      assert.ok(d < 1e-5, `${part}: max |diff| ${d}`);
+    }
+    assert.ok(maxAbsDiff(channels(before, ...r.pool_proj), channels(after, ...r.pool_proj)) > 1e-4, 'pool_proj part approximates the max pool');
+    // The default (paper) thins the plain host's reducer (6 -> 3), not the pool host's.
+    const paper = applyMerges(model);
+    const g = paper.model.graph;
+    const reducer = g.nodes.find((n) => n.name === `inception_3a/rebirth_${plainHost}_reduce`);
+    assert.deepEqual(g.initializers.get(reducer?.inputs[1] ?? '')?.dims, [Math.round((plainHost === '3x3' ? W.r3 : W.r5) * 0.5) || 1, CX, 1, 1]);
+  });
+}
+
+test('equal kernels: an order with no adjacent pairing is still refused, with the reason', () => {
+  const { model } = module(['1x1', 'pool_proj', '3x3', '5x5'], W, 5, 3);
+  const plan = planMerges(model);
+  assert.equal(plan.candidates.length, 0);
+  assert.match(plan.refused[0]?.reason ?? '', /the 1x1 and pool branches must each sit next to one of the two 3x3 branches in the Concat/);
+});
+
 test('inherit exactness flags and notes describe each rebirth layer', () => {
   const { model } = module();
   const carry = applyMerges(model, { init: 'inherit', layout: 'carry', reducerRatio: 1 }).rebirthLayers;
@@ -171,7 +219,7 @@ test('refused: a three-branch module; a Concat of unrelated values is not a cand
   const t2 = new TinyNet();
   const y = t2.input([1, 2, 4, 4], 'y');
   const z = t2.input([1, 2, 4, 4], 'z');
-  assert.deepEqual(planMerges(t2.model([t2.concat('cat', [y, z])])), { candidates: [], refused: [] });
+  assert.deepEqual(planMerges(t2.model([t2.concat('cat', [y, z])])), { candidates: [], refused: [], folds: [] });
 });
 
 test('branch: false leaves modules alone; planMerges costs the module', () => {

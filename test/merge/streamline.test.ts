@@ -163,14 +163,19 @@ test('a shared block OUTPUT is fine: the block ends there', () => {
   assert.deepEqual(opTypes(result.model.graph.nodes), ['Conv', 'Relu', 'Sigmoid', 'Tanh']);
 });
 
-test('refused: BatchNormalization still in the block; BN after the block is left outside', () => {
+test('BatchNormalization in the block: folded first by default, refused with fold: false; BN after the block is left outside', () => {
   const t = new TinyNet();
   const x = t.input([1, 2, 8, 8]);
   const c = t.relu('c/relu', t.batchNorm('c/bn', t.conv('c/conv', x, 2, 4, 3, { pad: 1 }), 4));
   const model = t.model([t.pool('MaxPool', 'c/pool', c, 2, 2)]);
-  const result = applyMerges(model);
+  const folded = applyMerges(model);
+  assert.deepEqual(folded.folds, [{ rule: 'fold-batchnorm', count: 1, verified: false }]);
+  assert.deepEqual(folded.merges.map((m) => m.name), ['c']);
+  assert.deepEqual(opTypes(folded.model.graph.nodes), ['Conv', 'Relu']);
+  const result = applyMerges(model, { fold: false });
   assert.equal(result.merges.length, 0);
-  assert.match(result.refused[0]?.reason ?? '', /fold BatchNormalization into the conv first/);
+  assert.deepEqual(result.folds, []);
+  assert.match(result.refused[0]?.reason ?? '', /'c\/bn' \(BatchNormalization\) follows the conv and is not folded into it/);
 
   const t2 = new TinyNet();
   const x2 = t2.input([1, 2, 8, 8]);
@@ -196,7 +201,7 @@ test('a conv followed only by ReLU is not a candidate and not a refusal', () => 
   const t = new TinyNet();
   const x = t.input([1, 2, 8, 8]);
   const plan = planMerges(t.model([t.relu('r', t.conv('c', x, 2, 2, 3, { pad: 1 }))]));
-  assert.deepEqual(plan, { candidates: [], refused: [] });
+  assert.deepEqual(plan, { candidates: [], refused: [], folds: [] });
 });
 
 test('xavier init is seeded: same seed same weights, other seed other weights', () => {

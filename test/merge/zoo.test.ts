@@ -65,9 +65,14 @@ test('alexnet: conv1, conv2 (grouped) and conv5 merge with their LRN/pools and r
   assert.deepEqual(after.prob?.dims, [1, 1000]);
 });
 
-test('resnet50: conv1 + BatchNorm + ReLU + max pool is refused until BN is folded', () => {
-  const plan = planMerges(buildZooModel('resnet50', { batch: 1 }));
-  assert.equal(plan.candidates.length, 0);
-  assert.equal(plan.refused.length, 1);
-  assert.match(plan.refused[0]?.reason ?? '', /BatchNormalization.*fold BatchNormalization into the conv first/);
+test('resnet50: conv1 + BatchNorm + ReLU + max pool merges once BN is folded (the default), is refused without', () => {
+  const model = buildZooModel('resnet50', { batch: 1 });
+  const plan = planMerges(model);
+  assert.deepEqual(plan.candidates.map((c) => [c.name, c.kind]), [['conv1', 'streamline']]);
+  assert.deepEqual(plan.refused, []);
+  assert.equal(plan.folds.find((f) => f.rule === 'fold-batchnorm')?.count, 53);
+  const unfolded = planMerges(model, { fold: false });
+  assert.equal(unfolded.candidates.length, 0);
+  assert.equal(unfolded.refused.length, 1);
+  assert.match(unfolded.refused[0]?.reason ?? '', /BatchNormalization.*follows the conv and is not folded into it/);
 });

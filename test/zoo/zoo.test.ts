@@ -81,8 +81,10 @@ function assertShapesMatch(model: Model, outputs: ort.InferenceSession.OnnxValue
 }
 
 void describe('zoo registry', () => {
-  void it('lists the six networks and describes their inputs and outputs', () => {
-    assert.deepEqual(zooModelNames(), ['googlenet', 'googlenet-bn', 'googlenet-mini', 'alexnet', 'resnet50', 'resnet152']);
+  void it('lists the networks and describes their inputs and outputs', () => {
+    assert.deepEqual(zooModelNames(), [
+      'googlenet', 'googlenet-bn', 'googlenet-mini', 'alexnet', 'resnet50', 'resnet152', 'resnet18', 'resnet34', 'mobilenetv2', 'resnet-mini', 'mobilenetv2-mini',
+    ]);
     assert.equal(zooEntry('googlenet-mini').output.name, 'logits');
     assert.deepEqual(zooEntry('alexnet').input.shape, [3, 227, 227]);
     for (const entry of Object.values(ZOO)) assert.ok(entry.description.length > 0);
@@ -90,7 +92,7 @@ void describe('zoo registry', () => {
 
   void it('rejects an unknown name, listing the known ones', () => {
     assert.throws(() => buildZooModel('googlenet2'), (e: unknown) =>
-      e instanceof RebirthError && /googlenet2/.test(e.message) && /googlenet, googlenet-bn, googlenet-mini, alexnet, resnet50, resnet152/.test(e.message));
+      e instanceof RebirthError && /googlenet2/.test(e.message) && /googlenet, googlenet-bn, googlenet-mini, alexnet, resnet50, resnet152, resnet18/.test(e.message));
     assert.throws(() => buildZooModel('toString'), RebirthError);
   });
 

@@ -1,22 +1,33 @@
 import { DEMO_EPOCHS, runDemo } from '../../pipeline/demo.js';
 import { formatPercent } from '../../util/format.js';
+import { loadClassNames, loadPreprocess } from '../../data/preprocess.js';
+import { RebirthError } from '../../errors.js';
+import { DATA_OPTIONS } from '../data.js';
 import { optFlag, optInt, optNumber, optString, printJson, type Command } from '../command.js';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'the main job: profile, merge, retrain, evaluate and report on the committed Fashion-MNIST teacher',
-  usage: 'rebirth demo [--out DIR] [--teacher MODEL] [--data DIR] [--epochs N] [--limit N] [--runs N] [--no-googlenet] [--json]',
+  summary: 'the main job: profile, merge, retrain, evaluate and report, on the committed Fashion-MNIST teacher or your model and images',
+  usage: 'rebirth demo [--out DIR] [--model MODEL] [--data fashion-mnist|DIR|X.npy[,Y.npy]] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] ' +
+    '[--classes FILE] [--workers N] [--epochs N] [--limit N] [--runs N] [--no-googlenet] [--json]',
   options: {
-    out: { type: 'string' }, teacher: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' },
-    runs: { type: 'string' }, 'no-googlenet': { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'boolean' },
+    out: { type: 'string' }, model: { type: 'string' }, teacher: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' },
+    runs: { type: 'string' }, 'no-googlenet': { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'boolean' }, ...DATA_OPTIONS,
   },
   async run(args) {
-    const teacher = optString(args, 'teacher');
+    const model = optString(args, 'model');
+    const teacherFlag = optString(args, 'teacher');
+    if (model && teacherFlag) throw new RebirthError('rebirth demo: --model and --teacher name the same thing; pass one');
+    const teacher = model ?? teacherFlag;
     const data = optString(args, 'data');
+    const evalData = optString(args, 'eval-data');
+    const pre = optString(args, 'preprocess');
+    const classes = optString(args, 'classes');
     const limit = args.values.limit === undefined ? undefined : optInt(args, 'limit', 0, { min: 1 });
     const s = await runDemo({
       outDir: optString(args, 'out') ?? 'rebirth-demo',
-      ...(teacher ? { teacher } : {}), ...(data && data !== 'fashion-mnist' ? { dataDir: data } : {}), ...(limit ? { limit } : {}),
+      ...(teacher ? { teacher } : {}), ...(data && data !== 'fashion-mnist' ? { data } : {}), ...(limit ? { limit } : {}),
+      ...(evalData ? { evalData } : {}), ...(args.values.workers === undefined ? {} : { workers: optInt(args, 'workers', 2, { min: 1, max: 64 }) }), ...(pre ? { preprocess: loadPreprocess(pre) } : {}), ...(classes ? { classNames: loadClassNames(classes) } : {}),
       epochs: optNumber(args, 'epochs', DEMO_EPOCHS, { min: 0.01 }), runs: optInt(args, 'runs', 30, { min: 1 }),
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }), googlenet: !optFlag(args, 'no-googlenet'),
     });

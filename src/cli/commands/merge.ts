@@ -1,23 +1,27 @@
 import { mergeAndRetrain, type RebirthInit, type RetrainMode } from '../../pipeline/merge-retrain.js';
-import { applyMerges, type MergeOptions } from '../../merge/plan.js';
+import { mergeModel, type MergeOptions } from '../../merge/plan.js';
+import { describeFolds, type FoldReport } from '../../merge/fold.js';
 import { timeModels } from '../../runtime/timing.js';
 import { encodeModel } from '../../onnx/encode.js';
 import { saveModel } from '../../onnx/file.js';
 import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
-import { resolveData } from '../data.js';
+import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
+import { DATA_OPTIONS, checkRetrainLabels, openCliTrainEval, recordData } from '../data.js';
 import type { FitReport } from '../../merge/fit.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const mergeCommand: Command = {
   name: 'merge',
-  summary: 'DeepRebirth: streamline (conv+LRN+pool -> strided conv) and branch (Inception) merging, with retraining',
-  usage: 'rebirth merge MODEL -o OUT [--streamline] [--branch] [--only conv1,inception_3a] [--init xavier|inherit|fit] ' +
-    '[--retrain paper|distill|none] [--data fashion-mnist|DIR] [--epochs N] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
+  summary: 'DeepRebirth: exact folds, then streamline (conv+LRN+pool -> strided conv), branch (Inception) and exact Fire merging, with retraining',
+  usage: 'rebirth merge MODEL [--input-shape NAME=D1,D2,...] -o OUT [--streamline] [--branch] [--fire] [--no-fold] [--only conv1,inception_3a] [--init xavier|inherit|fit] ' +
+    '[--retrain paper|distill|none] [--data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]] [--epochs N] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
     '[--rebirth-lr-factor F] [--warmup STEPS] [--block-weight W] [--fit-images N] [--fit-refine N] [--checkpoint FILE] [--limit N] [--runs N] [--threads N] [--explain] [--json]',
   options: {
-    output: { type: 'string', short: 'o' }, streamline: { type: 'boolean' }, branch: { type: 'boolean' }, only: { type: 'string' },
+    ...INPUT_SHAPE_OPTION,
+    ...DATA_OPTIONS,
+    output: { type: 'string', short: 'o' }, streamline: { type: 'boolean' }, branch: { type: 'boolean' }, fire: { type: 'boolean' }, 'no-fold': { type: 'boolean' }, only: { type: 'string' },
     init: { type: 'string' }, retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
     kernel: { type: 'string' }, 'reducer-ratio': { type: 'string' }, limit: { type: 'string' }, runs: { type: 'string' },
     threads: { type: 'string' }, seed: { type: 'string' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
@@ -28,20 +32,23 @@ export const mergeCommand: Command = {
     const out = optString(args, 'output');
     if (!out) throw new RebirthError(`rebirth merge: missing -o OUT; usage: ${mergeCommand.usage}`);
     if (!spec.startsWith('zoo:')) checkOutput(out, [spec]);
-    const both = !optFlag(args, 'streamline') && !optFlag(args, 'branch');
+    // No kind flag: every kind; otherwise the kinds named.
+    const all = !optFlag(args, 'streamline') && !optFlag(args, 'branch') && !optFlag(args, 'fire');
     const retrain = optChoice<RetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], 'none');
     const init = optChoice<RebirthInit>(args, 'init', ['xavier', 'inherit', 'fit'], retrain === 'paper' ? 'xavier' : 'inherit');
     const only = optString(args, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
     const merge: MergeOptions = {
-      streamline: both || optFlag(args, 'streamline'),
-      branch: both || optFlag(args, 'branch'),
+      streamline: all || optFlag(args, 'streamline'),
+      branch: all || optFlag(args, 'branch'),
+      fire: all || optFlag(args, 'fire'),
+      fold: !optFlag(args, 'no-fold'),
       kernel: optChoice(args, 'kernel', ['cover', 'keep'] as const, 'cover'),
       reducerRatio: optNumber(args, 'reducer-ratio', 0.5, { min: 0.05, max: 1 }),
       ...(only ? { only } : {}),
     };
     const threads = optInt(args, 'threads', 2, { min: 1, max: 64 });
     const seed = optInt(args, 'seed', 1, { min: 0 });
-    const { model, file } = resolveModel(spec);
+    const { model, file } = resolveModel(spec, inputShapeArgs(args, optString(args, 'data') === undefined ? 'run' : 'train'));
     const dataSpec = optString(args, 'data');
     if ((retrain !== 'none' || init === 'fit') && dataSpec === undefined) {
       throw new RebirthError(`--retrain ${retrain} / --init ${init} needs --data fashion-mnist (or DIR)`);
@@ -50,13 +57,16 @@ export const mergeCommand: Command = {
     const checkpoint = optString(args, 'checkpoint');
     if (checkpoint) checkOutput(checkpoint, [spec, out]);
     let result;
+    let folds: FoldReport[] = [];
     let fits: FitReport[] = [];
     let diverged: string | undefined;
     let accuracy: { before: number; after: number; steps: Array<{ step: string; top1: number }> } | null = null;
     if (dataSpec !== undefined) {
+      const opened = openCliTrainEval(args, model, limit);
+      checkRetrainLabels(opened.train, retrain);
       const r = await mergeAndRetrain(model, {
         mode: retrain, merge, init, seed, threads,
-        train: resolveData(dataSpec, 'train', limit), test: resolveData(dataSpec, 'test', limit),
+        train: opened.train.data, test: opened.test.data,
         epochs: optNumber(args, 'epochs', 1, { min: 0.01 }), lr: optNumber(args, 'lr', 0.005, { min: 0 }),
         progress: !optFlag(args, 'json'),
         fitImages: optInt(args, 'fit-images', 1024, { min: 1 }),
@@ -67,13 +77,16 @@ export const mergeCommand: Command = {
         ...(checkpoint ? { checkpoint } : {}),
       });
       result = { model: r.model, merges: r.merges, refused: r.refused };
+      recordData(result.model, opened.train, opened.test);
+      folds = r.folds;
       fits = r.fits;
       diverged = r.diverged;
       if (diverged) process.stderr.write(`warning: retraining diverged (${diverged})\n`);
       accuracy = { before: r.accuracy.before, after: r.accuracy.after, steps: r.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) };
     } else {
-      const r = applyMerges(model, { ...merge, init: init === 'fit' ? 'inherit' : init, seed });
+      const r = await mergeModel(model, { ...merge, init: init === 'fit' ? 'inherit' : init, seed });
       result = { model: r.model, merges: r.merges, refused: r.refused };
+      folds = r.folds;
     }
     const runs = optInt(args, 'runs', 20, { min: 1 });
     const latencyMs: Record<string, { before: number; after: number }> = {};
@@ -83,7 +96,8 @@ export const mergeCommand: Command = {
     }
     saveModel(result.model, out, { protect: file ? [file] : [] });
     const report = {
-      merges: result.merges.map((m) => ({ name: m.name, kind: m.kind, layers: m.layers, description: m.description })),
+      folds,
+      merges: result.merges.map((m) => ({ name: m.name, kind: m.kind, exact: m.exact, layers: m.layers, description: m.description })),
       ...(optFlag(args, 'explain') ? { refused: result.refused } : {}),
       accuracy, ...(fits.length ? { fits } : {}), ...(diverged ? { diverged } : {}), latencyMs, output: out,
     };
@@ -91,7 +105,7 @@ export const mergeCommand: Command = {
       printJson(report);
       return;
     }
-    const lines: string[] = [];
+    const lines: string[] = [merge.fold === false ? 'folds: skipped (--no-fold)' : describeFolds(folds)];
     if (result.merges.length === 0) lines.push('no mergeable block found: the model is unchanged');
     else lines.push(formatTable(['merge', 'kind', 'what'], result.merges.map((m) => [m.name, m.kind, m.description])));
     if (optFlag(args, 'explain')) for (const r of result.refused) lines.push(`left alone: ${r.name}: ${r.reason}`);

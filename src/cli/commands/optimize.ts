@@ -7,14 +7,16 @@ import { randomFeeds } from '../../rewrite/verify.js';
 import { formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
+import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
 import { readInputs } from '../inputs.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const optimizeCommand: Command = {
   name: 'optimize',
   summary: 'exact folds (BatchNorm, Scale, Pad, identities, linear convs, horizontal fusion), verified on ONNX Runtime',
-  usage: 'rebirth optimize MODEL -o OUT [--rules a,b] [--backend node|wasm] [--threads N] [--inputs X.npy] [--tolerance 1e-4] [--force] [--explain] [--json]',
+  usage: 'rebirth optimize MODEL [--input-shape NAME=D1,D2,...] -o OUT [--rules a,b] [--backend node|wasm] [--threads N] [--inputs X.npy] [--tolerance 1e-4] [--force] [--explain] [--json]',
   options: {
+    ...INPUT_SHAPE_OPTION,
     output: { type: 'string', short: 'o' }, rules: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
     inputs: { type: 'string' }, tolerance: { type: 'string' }, force: { type: 'boolean' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
   },
@@ -28,7 +30,7 @@ export const optimizeCommand: Command = {
     const backend = optChoice(args, 'backend', ['node', 'wasm'] as const, 'node');
     const threads = optInt(args, 'threads', 1, { min: 1, max: 64 });
     if (!spec.startsWith('zoo:')) checkOutput(out, [spec]);
-    const { model, file } = resolveModel(spec);
+    const { model, file } = resolveModel(spec, inputShapeArgs(args, 'run'));
     const inputsSpec = optString(args, 'inputs');
     const result = await optimizeModel(model, {
       ...(rules ? { rules } : {}), backend, threads,

@@ -5,21 +5,24 @@ import { saveModel } from '../../onnx/file.js';
 import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
-import { resolveData } from '../data.js';
+import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
+import { DATA_OPTIONS, openCliTrainEval, recordData } from '../data.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a model on Fashion-MNIST on ONNX Runtime (generated backward graph)',
-  usage: 'rebirth train MODEL --data fashion-mnist|DIR --epochs N -o OUT [--lr 0.05] [--batch 64] [--optimizer sgd|adam|adamw] ' +
+  usage: 'rebirth train MODEL [--input-shape NAME=D1,D2,...] --data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N] --epochs N -o OUT [--lr 0.05] [--batch 64] [--optimizer sgd|adam|adamw] ' +
     '[--momentum 0.9] [--nesterov] [--weight-decay 5e-4] [--schedule cosine|constant|step:EPOCHS:GAMMA] [--warmup EPOCHS] ' +
-    '[--smoothing 0.1] [--augment] [--seed N] [--threads N] [--limit N] [--resume] [--json]',
+    '[--smoothing 0.1] [--augment] [--freeze-bn] [--seed N] [--threads N] [--limit N] [--resume] [--json]',
   options: {
+    ...INPUT_SHAPE_OPTION,
+    ...DATA_OPTIONS,
     data: { type: 'string' }, epochs: { type: 'string' }, output: { type: 'string', short: 'o' }, lr: { type: 'string' },
     batch: { type: 'string' }, optimizer: { type: 'string' }, momentum: { type: 'string' }, nesterov: { type: 'boolean' },
     'weight-decay': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' }, smoothing: { type: 'string' },
     augment: { type: 'boolean' }, seed: { type: 'string' }, threads: { type: 'string' }, limit: { type: 'string' },
-    resume: { type: 'boolean' }, json: { type: 'boolean' },
+    resume: { type: 'boolean' }, json: { type: 'boolean' }, 'freeze-bn': { type: 'boolean' },
   },
   async run(args) {
     const spec = positional(args, 0, 'MODEL', trainCommand);
@@ -33,9 +36,10 @@ export const trainCommand: Command = {
     const lr = optNumber(args, 'lr', kind === 'sgd' ? 0.05 : 1e-3, { min: 0 });
     const weightDecay = optNumber(args, 'weight-decay', kind === 'adamw' ? 0.05 : 5e-4, { min: 0 });
     if (!spec.startsWith('zoo:')) checkOutput(out, [spec]);
-    const { model, file } = resolveModel(spec);
-    const data = resolveData(optString(args, 'data'), 'train', limit);
-    const test = resolveData(optString(args, 'data'), 'test', limit);
+    const { model, file } = resolveModel(spec, inputShapeArgs(args, 'train'));
+    const opened = openCliTrainEval(args, model, limit);
+    const data = opened.train.data;
+    const test = opened.test.data;
     const stepsPerEpoch = batchCount(data.count, batchSize, true);
     const result = await train(model, data, {
       epochs, batchSize, lr, seed,
@@ -48,6 +52,7 @@ export const trainCommand: Command = {
       },
       loss: { kind: 'cross-entropy', smoothing: optNumber(args, 'smoothing', 0, { min: 0, max: 1 }) },
       ...(optFlag(args, 'augment') ? { augment: { pad: 2, flip: true } } : {}),
+      freezeBatchNorm: optFlag(args, 'freeze-bn'),
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }),
       checkpoint: `${out}.ckpt`,
       resume: optFlag(args, 'resume'),
@@ -59,6 +64,7 @@ export const trainCommand: Command = {
         }
       },
     });
+    recordData(result.model, opened.train, opened.test);
     saveModel(result.model, out, { protect: file ? [file] : [] });
     const best = result.history[result.bestEpoch - 1];
     if (optFlag(args, 'json')) {

@@ -1,12 +1,14 @@
 import { type TuckerRankRule } from '../../decompose/tucker.js';
 import { tuckerAndRetrain, type TuckerRetrainMode } from '../../pipeline/tucker-retrain.js';
 import { timeModels } from '../../runtime/timing.js';
+import { describeFolds } from '../../merge/fold.js';
 import { encodeModel } from '../../onnx/encode.js';
 import { saveModel } from '../../onnx/file.js';
 import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
-import { resolveData } from '../data.js';
+import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
+import { DATA_OPTIONS, checkRetrainLabels, openCliTrainEval, recordData } from '../data.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 /** --ranks vbmf | energy:F | latency:F | FILE.json */
@@ -25,11 +27,13 @@ function parseRanks(text: string): TuckerRankRule {
 export const tuckerCommand: Command = {
   name: 'tucker',
   summary: 'Tucker-2 / SVD decomposition of convs and FC layers (Kim et al. 2016), ranks by VBMF, energy, latency or file, with fine-tuning',
-  usage: 'rebirth tucker MODEL -o OUT [--ranks vbmf|energy:0.9|latency:0.7|FILE.json] [--only L1,L2] [--backend node|wasm] [--no-measure] [--hooi N] [--runs N] ' +
-    '[--retrain paper|distill|none] [--data fashion-mnist|DIR] [--epochs N] [--lr 0.005] [--limit N] [--threads N] [--json]',
+  usage: 'rebirth tucker MODEL [--input-shape NAME=D1,D2,...] -o OUT [--ranks vbmf|energy:0.9|latency:0.7|FILE.json] [--only L1,L2] [--backend node|wasm] [--no-measure] [--no-fold] [--hooi N] [--runs N] ' +
+    '[--retrain paper|distill|none] [--data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]] [--epochs N] [--lr 0.005] [--limit N] [--threads N] [--json]',
   options: {
+    ...INPUT_SHAPE_OPTION,
+    ...DATA_OPTIONS,
     output: { type: 'string', short: 'o' }, ranks: { type: 'string' }, only: { type: 'string' }, backend: { type: 'string' },
-    'no-measure': { type: 'boolean' }, hooi: { type: 'string' }, runs: { type: 'string' }, json: { type: 'boolean' },
+    'no-measure': { type: 'boolean' }, 'no-fold': { type: 'boolean' }, hooi: { type: 'string' }, runs: { type: 'string' }, json: { type: 'boolean' },
     retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, limit: { type: 'string' },
     threads: { type: 'string' },
   },
@@ -52,20 +56,23 @@ export const tuckerCommand: Command = {
     const threads = optInt(args, 'threads', 2, { min: 1, max: 64 });
     const hooi = optInt(args, 'hooi', 0, { min: 0, max: 100 });
     const json = optFlag(args, 'json');
-    const { model, file } = resolveModel(spec);
-    const data = dataSpec === undefined ? undefined : { train: resolveData(dataSpec, 'train', limit), test: resolveData(dataSpec, 'test', limit) };
+    const { model, file } = resolveModel(spec, inputShapeArgs(args, optString(args, 'data') === undefined ? 'run' : 'train'));
+    const opened = dataSpec === undefined ? undefined : openCliTrainEval(args, model, limit);
+    if (opened) checkRetrainLabels(opened.train, retrain);
+    const data = opened ? { train: opened.train.data, test: opened.test.data } : undefined;
 
     const r = await tuckerAndRetrain(model, {
-      ranks, backend, measure: !optFlag(args, 'no-measure'), hooi, runs, retrain, epochs, lr, threads, progress: !json,
+      ranks, backend, measure: !optFlag(args, 'no-measure'), fold: !optFlag(args, 'no-fold'), hooi, runs, retrain, epochs, lr, threads, progress: !json,
       ...(only ? { only } : {}), ...(data ? { train: data.train, test: data.test } : {}),
     });
     const t = await timeModels({ before: encodeModel(model), after: encodeModel(r.model) }, { backend, threads: 1, runs });
+    if (opened) recordData(r.model, opened.train, opened.test);
     saveModel(r.model, out, { protect: file ? [file] : [] });
     const latencyMs = { before: t.before?.medianMs ?? NaN, after: t.after?.medianMs ?? NaN };
     const errorOn = data ? `${Math.min(64, data.test.count)} test images` : 'random inputs';
     if (json) {
       printJson({
-        layers: r.layers, latencyMs, newParams: r.newParams, outputError: r.outputError, outputErrorOn: errorOn, layerOutputError: r.layerOutputError,
+        folds: r.folds, layers: r.layers, latencyMs, newParams: r.newParams, outputError: r.outputError, outputErrorOn: errorOn, layerOutputError: r.layerOutputError,
         ...(r.accuracy ? { accuracy: r.accuracy } : {}), retrain, epochs: retrain === 'none' ? 0 : epochs, history: r.history,
         ...(r.diverged ? { diverged: r.diverged } : {}), output: out,
       });
@@ -73,6 +80,7 @@ export const tuckerCommand: Command = {
     }
     const done = r.layers.filter((l) => l.decomposed);
     const lines = [
+      optFlag(args, 'no-fold') ? 'folds: skipped (--no-fold)' : describeFolds(r.folds),
       formatTable(['layer', 'method', 'ranks', 'FLOPs before', 'after', 'params before', 'after', 'weight rel. error', 'output rel. error', 'layer ms before', 'after'],
         done.map((l) => [l.name, l.method, `${l.ranks[0]},${l.ranks[1]}`, l.flopsBefore, l.flopsAfter, l.paramsBefore, l.paramsAfter,
           l.relError.toFixed(3), (r.layerOutputError[l.name] ?? NaN).toFixed(3), l.latencyBefore?.toFixed(3) ?? '-', l.latencyAfter?.toFixed(3) ?? '-'])),

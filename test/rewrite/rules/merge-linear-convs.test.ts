@@ -19,7 +19,8 @@ function twoConvs(cin: number, c1: ConvSpec, c2: ConvSpec, inputShape: Dim[] = [
   let y = b.input('x', inputShape);
   let c = cin;
   [c1, c2].forEach((spec, i) => {
-    const inputs = [y, b.initializer(randomTensor(`W${i + 1}`, [spec.cout, c, spec.k, spec.k], 10 + i))];
+    const group = typeof spec.attrs?.group === 'number' ? spec.attrs.group : 1;
+    const inputs = [y, b.initializer(randomTensor(`W${i + 1}`, [spec.cout, c / group, spec.k, spec.k], 10 + i))];
     if (spec.bias === 'zero') inputs.push(b.initializer(floatTensor(`B${i + 1}`, [spec.cout], new Float32Array(spec.cout))));
     else if (spec.bias !== false) inputs.push(b.initializer(randomTensor(`B${i + 1}`, [spec.cout], 20 + i)));
     y = b.op('Conv', inputs, spec.attrs ?? {}, `conv${i + 1}`);
@@ -66,11 +67,42 @@ test('refuses where merging raises FLOPs', () => {
   expectRefusal(twoConvs(4, { cout: 4, k: 3 }, { cout: 16, k: 1 }, [1, 4, 'H', 'W']), [mergeLinearConvs], /would not lower FLOPs/);
 });
 
-test('refuses grouped convs, two k x k convs, a padded 1 x 1 second conv, strided 1 x 1 first conv', () => {
-  expectRefusal(twoConvs(4, { cout: 16, k: 3, attrs: { group: 2 } }, { cout: 4, k: 1 }), [mergeLinearConvs], /grouped/);
-  expectRefusal(twoConvs(4, { cout: 4, k: 3 }, { cout: 4, k: 3 }), [mergeLinearConvs], /neither/);
-  expectRefusal(twoConvs(4, { cout: 16, k: 3 }, { cout: 4, k: 1, attrs: { pads: [1, 1, 1, 1] } }), [mergeLinearConvs], /1x1 but has pads/);
-  expectRefusal(twoConvs(3, { cout: 12, k: 1, attrs: { strides: [2, 2] } }, { cout: 2, k: 3 }), [mergeLinearConvs], /neither/);
+test('merges grouped, depthwise, k x k after k x k and strided chains exactly where that lowers FLOPs', async () => {
+  // Grouped 3x3 (2 groups) then a dense 1x1: the result is dense.
+  const grouped = await rewrite(twoConvs(4, { cout: 16, k: 3, attrs: { group: 2 } }, { cout: 4, k: 1 }), [mergeLinearConvs]);
+  assert.deepEqual(opCounts(grouped.optimized), { Conv: 1 });
+  assert.deepEqual(grouped.optimized.graph.initializers.get('W2')?.dims, [4, 4, 3, 3]);
+  // Two unpadded 3x3 convs: one 5x5 (k1 + k2 - 1), exact because conv2 has no padding.
+  const kk = await rewrite(twoConvs(4, { cout: 4, k: 3 }, { cout: 4, k: 3 }), [mergeLinearConvs]);
+  assert.deepEqual(kk.optimized.graph.initializers.get('W2')?.dims, [4, 4, 5, 5]);
+  // A strided 1x1 conv first: conv2's taps land every s1 input pixels, a dilated 3x3 of stride 2.
+  const strided = await rewrite(twoConvs(3, { cout: 12, k: 1, attrs: { strides: [2, 2] } }, { cout: 2, k: 3 }), [mergeLinearConvs]);
+  const conv = strided.optimized.graph.nodes[0]!;
+  assert.deepEqual([getInts(conv, 'kernel_shape'), getInts(conv, 'strides'), getInts(conv, 'dilations')], [[3, 3], [2, 2], [2, 2]]);
+});
+
+test('depthwise after depthwise stays depthwise; strided first conv composes the padding as p1 + s1 p2', async () => {
+  const b = builder();
+  const x = b.input('x', [1, 6, 11, 10]);
+  // Unbiased 1x1 depthwise (a per-channel scale) then a padded, strided 3x3 depthwise: exact (the scale
+  // of a zero pad is zero) and cheaper.
+  let y = b.op('Conv', [x, b.initializer(randomTensor('W1', [6, 1, 1, 1], 1))], { group: 6 }, 'dw1');
+  y = b.op('Conv', [y, b.initializer(randomTensor('W2', [6, 1, 3, 3], 2)), b.initializer(randomTensor('B2', [6], 3))], { group: 6, pads: [1, 1, 1, 1], strides: [2, 2] }, 'dw2');
+  b.output(y);
+  const r = await rewrite(model(b), [mergeLinearConvs]);
+  const conv = r.optimized.graph.nodes[0]!;
+  assert.deepEqual(r.optimized.graph.initializers.get('W2')?.dims, [6, 1, 3, 3]);
+  assert.deepEqual([getInts(conv, 'pads'), getInts(conv, 'strides')], [[1, 1, 1, 1], [2, 2]]);
+});
+
+test('refuses a padded second conv that would see the first conv\'s bias or real pixels at the border, and FLOP increases', () => {
+  // 3x3 'same' then 3x3 'same': the merged conv would add conv1's outputs computed past the border.
+  expectRefusal(twoConvs(4, { cout: 4, k: 3, bias: false, attrs: { pads: [1, 1, 1, 1] } }, { cout: 4, k: 3, attrs: { pads: [1, 1, 1, 1] } }), [mergeLinearConvs], /real pixels/);
+  expectRefusal(twoConvs(4, { cout: 16, k: 3 }, { cout: 4, k: 1, attrs: { pads: [1, 1, 1, 1] } }), [mergeLinearConvs], /bias/);
+  // Unknown sizes and end padding: the end border cannot be checked.
+  expectRefusal(twoConvs(3, { cout: 12, k: 1, bias: false }, { cout: 2, k: 3, attrs: { pads: [0, 0, 1, 1] } }, [1, 3, 'H', 'W']), [mergeLinearConvs], /unknown/);
+  // A depthwise 3x3 then a 1x1 is cheaper unmerged (the merged conv is dense).
+  expectRefusal(twoConvs(8, { cout: 8, k: 3, attrs: { group: 8 } }, { cout: 8, k: 1 }), [mergeLinearConvs], /would not lower FLOPs/);
 });
 
 test('refuses when the intermediate is a graph output or the second weight is shared', () => {

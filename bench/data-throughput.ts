@@ -1,0 +1,61 @@
+/**
+ * Does decoding keep up with training? The share of each training step's wall time spent waiting for the
+ * next batch (target < 5%), for googlenet-mini on Fashion-MNIST written as PNG files (unit preprocessing)
+ * and for GoogLeNet 224x224 on colour JPEGs of mixed sizes (imagenet preprocessing with its training
+ * augmentation: random resized crop + flip). The trainer is rebirth's own (src/train/trainer.ts), fed by
+ * an image folder source through a wrapper that times each wait.
+ *
+ * usage: npx tsx bench/data-throughput.ts [--mini-images 2048] [--big-images 96] [--big-batch 16] [--skip-big] [--keep DIR]
+ */
+import { parseArgs } from 'node:util';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { jpegFolder, load, timedSource, type WaitStats } from './data-common.js';
+import { loadFashionMnist } from '../src/data/fashion-mnist.js';
+import { writeImageFolder } from '../src/data/export.js';
+import { openData } from '../src/data/open.js';
+import { PRESETS, type PreprocessSpec } from '../src/data/preprocess.js';
+import { isSource } from '../src/data/source.js';
+import { buildZooModel } from '../src/zoo/index.js';
+import { loadModel } from '../src/onnx/file.js';
+import { teacherPath } from '../src/util/paths.js';
+import { train } from '../src/train/trainer.js';
+import type { Model } from '../src/ir/graph.js';
+
+const { values } = parseArgs({
+  options: { 'mini-images': { type: 'string' }, 'big-images': { type: 'string' }, 'big-batch': { type: 'string' }, 'skip-big': { type: 'boolean' }, keep: { type: 'string' } },
+});
+const work = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rebirth-bench-wait-'));
+fs.mkdirSync(work, { recursive: true });
+
+async function measure(label: string, model: Model, dir: string, preprocess: PreprocessSpec, batchSize: number, augment: boolean): Promise<void> {
+  const { data } = openData(dir, { split: 'train', model, preprocess });
+  if (!isSource(data)) throw new Error('expected a folder source');
+  const stats: WaitStats = { waitMs: 0, firstMs: 0, totalMs: 0, batches: 0 };
+  const before = load();
+  await train(model, timedSource(data, stats), {
+    epochs: 1, batchSize, lr: 0.001, seed: 1, threads: 2, progress: false,
+    optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { config: { kind: 'constant' }, warmupSteps: 0 },
+    ...(augment ? { augment: {} } : {}),
+  });
+  const share = stats.waitMs / stats.totalMs;
+  process.stdout.write(`${label}: ${stats.batches} steps of ${batchSize}, ${(stats.totalMs / stats.batches).toFixed(0)} ms/step, ` +
+    `waiting for data ${(stats.waitMs / stats.batches).toFixed(1)} ms/step = ${(100 * share).toFixed(2)}% (target < 5%; ` +
+    `first batch ${stats.firstMs.toFixed(0)} ms, the rest ${(100 * (stats.waitMs - stats.firstMs) / stats.totalMs).toFixed(2)}%); load ${before} -> ${load()}\n`);
+}
+
+const miniDir = path.join(work, 'fmnist-png');
+if (!fs.existsSync(miniDir)) await writeImageFolder(loadFashionMnist({ split: 'train', limit: Number(values['mini-images'] ?? 2048) }), miniDir);
+await measure('googlenet-mini, Fashion-MNIST PNGs (28x28 grey), unit', loadModel(teacherPath()), miniDir, PRESETS.unit, 64, false);
+
+if (!values['skip-big']) {
+  const bigDir = path.join(work, 'jpegs');
+  if (!fs.existsSync(bigDir)) {
+    await jpegFolder(`${bigDir}.tmp`, Number(values['big-images'] ?? 96));
+    fs.renameSync(`${bigDir}.tmp`, bigDir);
+  }
+  await measure('GoogLeNet 224x224, mixed-size colour JPEGs, imagenet + random resized crop + flip', buildZooModel('googlenet', { classes: 10, seed: 1 }), bigDir,
+    PRESETS.imagenet, Number(values['big-batch'] ?? 16), true);
+}
+if (!values.keep) fs.rmSync(work, { recursive: true, force: true });

@@ -1,0 +1,159 @@
+/**
+ * Depth compression with retraining: plan by measurement (src/shrink/shrink.ts), retrain the linearized
+ * network (the chosen activations already the identity, padding moved, collapsed blocks one conv; the
+ * convs of each run still separate) by distillation from the original model (src/train/finetune.ts,
+ * mode 'distill': labels + KL to the teacher's softened logits), then merge each run into one conv,
+ * which is exact for the retrained weights and checked on ONNX Runtime.
+ *
+ * Annealing (`anneal: n`, after VanillaNet and Layer Folding): instead of removing the activations at
+ * once, each removed activation f becomes x + (1 - a) (f(x) - x), with a = 1/n, 2/n, ..., 1 over n
+ * stages of epochs / n each (the identity at a = 1), so the network moves from the original to the
+ * linear one while it trains; the last stage trains the linear network itself. Activations inside a
+ * collapsed block are removed at once (the block is one conv from the start).
+ */
+import type { Model, Node } from '../ir/graph.js';
+import type { Data } from '../data/source.js';
+import { floatTensor } from '../ir/tensor.js';
+import { NameGen, topologicalSort } from '../ir/topology.js';
+import { cloneModel } from '../rewrite/engine.js';
+import { verifyModels, type Verification } from '../rewrite/verify.js';
+import { evaluate } from '../train/evaluate.js';
+import { finetune } from '../train/finetune.js';
+import type { EpochStats } from '../train/trainer.js';
+import { RebirthError } from '../errors.js';
+import { linearize, mergeGroups } from '../shrink/apply.js';
+import { measureSpeedup } from '../shrink/latency.js';
+import { planShrink, type ShrinkPlanOptions, type ShrinkPlanResult } from '../shrink/shrink.js';
+import type { Activation } from '../shrink/structure.js';
+
+export type ShrinkRetrainMode = 'distill' | 'none';
+
+export interface ShrinkRetrainOptions extends ShrinkPlanOptions {
+  retrain: ShrinkRetrainMode;
+  train?: Data;
+  test?: Data;
+  epochs?: number;
+  /** Base learning rate of the distillation (default 0.005, finetune's). */
+  lr?: number;
+  batchSize?: number;
+  seed?: number;
+  /** Stages of annealing (0 or undefined: remove the activations at once). */
+  anneal?: number;
+  progress?: boolean;
+  checkpoint?: string;
+}
+
+export interface ShrinkRetrainResult {
+  planned: ShrinkPlanResult;
+  /** The merged network. */
+  model: Model;
+  /** The retrained linearized network (before the final merge). */
+  linearized: Model;
+  /** The merged network against the linearized one on ORT (exactness of the final merge). */
+  verification: Verification;
+  accuracy?: { before: number; linearized: number; after: number };
+  history: EpochStats[];
+  diverged?: string;
+  latency: { beforeMs: number; afterMs: number; speedup: number };
+}
+
+/**
+ * Replace each removed activation f of `linearized` (now absent: its readers read its input) by
+ * x + (1 - a) (f(x) - x), with `a` an initializer `<name>/anneal_a` (rank 0: trainers leave it alone).
+ */
+function withAnnealedActivations(linearized: Model, folded: Model, removed: readonly Activation[], a: number): Model {
+  const m = cloneModel(linearized);
+  const g = m.graph;
+  const names = new NameGen(g);
+  for (const act of removed) {
+    const readers = g.nodes.filter((n) => n.inputs.includes(act.input));
+    const aName = names.fresh(`${act.name}/anneal_a`);
+    g.initializers.set(aName, floatTensor(aName, [], Float32Array.of(1 - a)));
+    const rename = new Map<string, string>([[act.input, act.input]]);
+    const copies: Node[] = act.nodes.map((n) => {
+      const outputs = n.outputs.map((o) => (o ? names.fresh(`${o}/anneal`) : o));
+      n.outputs.forEach((o, k) => rename.set(o, outputs[k] as string));
+      for (const i of n.inputs.slice(1)) {
+        const t = folded.graph.initializers.get(i);
+        if (t && !g.initializers.has(i)) g.initializers.set(i, t);
+      }
+      return { ...n, name: names.fresh(`${n.name}/anneal`), inputs: n.inputs.map((i) => rename.get(i) ?? i), outputs, attributes: [...n.attributes] };
+    });
+    const f = rename.get(act.output) as string;
+    const diff = names.fresh(`${act.name}/anneal_diff`);
+    const scaled = names.fresh(`${act.name}/anneal_scaled`);
+    const out = names.fresh(`${act.name}/anneal_out`);
+    copies.push(
+      { name: diff, opType: 'Sub', domain: '', inputs: [f, act.input], outputs: [diff], attributes: [], docString: '' },
+      { name: scaled, opType: 'Mul', domain: '', inputs: [diff, aName], outputs: [scaled], attributes: [], docString: '' },
+      { name: out, opType: 'Add', domain: '', inputs: [act.input, scaled], outputs: [out], attributes: [], docString: '' },
+    );
+    for (const r of readers) r.inputs = r.inputs.map((i) => (i === act.input ? out : i));
+    g.nodes.push(...copies);
+  }
+  topologicalSort(g);
+  return m;
+}
+
+/** Copy the weights `trained` has under the names `into` uses (the annealed copy trains the same parameters). */
+function copyWeights(trained: Model, into: Model): void {
+  for (const [name, t] of trained.graph.initializers) if (into.graph.initializers.has(name)) into.graph.initializers.set(name, t);
+}
+
+/** Plan, linearize, retrain, merge, measure (see the file comment). */
+export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptions): Promise<ShrinkRetrainResult> {
+  if (options.retrain === 'distill' && !options.train) throw new RebirthError('shrink: --retrain distill needs training data (--data)');
+  const planned = await planShrink(model, options);
+  const items = planned.plan.items;
+  const lin = linearize(planned.folded, planned.structure, items, planned.padding);
+  const linearized = lin.model;
+  const history: EpochStats[] = [];
+  let diverged: string | undefined;
+  const accuracyOf = async (m: Model): Promise<number> => (options.test ? (await evaluate(m, options.test, { threads: options.threads ?? 2 })).top1 : NaN);
+  const before = await accuracyOf(model);
+  const untrained = await accuracyOf(linearized);
+  if (options.retrain === 'distill' && options.train && lin.groups.length + lin.removed.length > 0) {
+    const common = {
+      mode: 'distill' as const, train: options.train, teacher: model, lr: options.lr ?? 0.005, seed: options.seed ?? 1,
+      progress: options.progress ?? true,
+      ...(options.test ? { test: options.test } : {}),
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+      ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    };
+    const epochs = options.epochs ?? 1;
+    const stages = Math.max(0, Math.floor(options.anneal ?? 0));
+    // Activations inside a collapsed block have no counterpart left (the block is one conv already).
+    const present = new Set(linearized.graph.nodes.flatMap((n) => n.outputs));
+    const removedActs = items.flatMap((i) => i.removed).filter((a) => present.has(a.input));
+    for (let s = 1; s < stages; s++) {
+      const staged = withAnnealedActivations(linearized, planned.folded, removedActs, s / stages);
+      const r = await finetune(staged, { ...common, epochs: epochs / stages });
+      history.push(...r.history);
+      copyWeights(r.model, linearized);
+      if (r.diverged) {
+        diverged = r.diverged.message;
+        break;
+      }
+    }
+    if (!diverged) {
+      const r = await finetune(linearized, { ...common, epochs: stages > 0 ? epochs / stages : epochs });
+      history.push(...r.history);
+      if (r.diverged) diverged = r.diverged.message;
+    }
+  }
+  const merged = mergeGroups(linearized, lin.groups);
+  const verification = await verifyModels(linearized, merged, { tolerance: 1e-4 });
+  if (!verification.passed) {
+    throw new RebirthError(`shrink: the merged network differs from the retrained one by ${verification.maxRelError.toExponential(2)} relative; report this`);
+  }
+  const after = await accuracyOf(merged);
+  const latency = await measureSpeedup(planned.folded, merged, {
+    backend: planned.target, ...(options.clock ? { clock: options.clock } : {}), runs: Math.max(40, options.runs ?? 20),
+  });
+  return {
+    planned, model: merged, linearized, verification, history, latency,
+    ...(options.test ? { accuracy: { before, linearized: untrained, after } } : {}),
+    ...(diverged ? { diverged } : {}),
+  };
+}

@@ -1,0 +1,244 @@
+/**
+ * Keep-or-leave decisions from timing, with a known error rate: is model `b` faster than model `a` on
+ * this backend by at least `minGain`? Every decision that rests on a measurement (the rewrite 'measure'
+ * policy, Tucker's per-layer keep, merge and plan choices) goes through `decideFaster`.
+ *
+ * The rule, and why:
+ * - Paired, interleaved rounds (InterleavedTimer: each round runs both models, order alternating), so
+ *   load that drifts during the measurement hits both members of a pair alike; the statistic is the
+ *   per-round log ratio d_i = ln(a_i / b_i), not two separate medians.
+ * - The estimate is the midmean (25%-trimmed mean) of d: a preemption that lands in one run of a pair
+ *   makes that d an outlier, and up to a quarter of such rounds on either side leave it unmoved, while
+ *   with clean rounds it is nearly as efficient as the mean (the median, robust to more, needs more
+ *   rounds for the same width, and its bootstrap distribution is lumpy at 10-20 rounds).
+ * - Its uncertainty comes from a percentile bootstrap over rounds (pairs resampled together, seeded,
+ *   so the same times give the same decision).
+ * - Keep only when the interval excludes 1 from above AND the estimate is at least 1 + minGain: the
+ *   interval says the gain is real, minGain that it is worth a change of the graph.
+ * - Adaptive rounds: `minRounds`, then `step` more at a time up to `maxRounds`, stopping as soon as the
+ *   verdict is clear either way (keep as above; leave when even the interval's upper end is below
+ *   1 + minGain). Looking several times inflates the error rate of any test, so each look uses the
+ *   Bonferroni-adjusted confidence 1 - (1 - confidence) / looks: the chance of a false keep over all
+ *   looks stays below the one-sided (1 - confidence) / 2. A comparison still open at the cap is left:
+ *   no change without evidence.
+ * - Clock: wall time, unless the runs spent more than 10% of it waiting for a core (chooseClock in
+ *   timing.ts); then process CPU time, which that waiting does not inflate (one intra-op thread).
+ *
+ * bench/aa-decisions.ts measures the false-accept rate of this rule on A/A pairs (a model against an
+ * identical copy), idle and with a busy loop on the other core; docs/figures.md has the figures.
+ */
+import { performance } from 'node:perf_hooks';
+import { RebirthError } from '../errors.js';
+import { Random } from '../util/random.js';
+import { chooseClock, InterleavedTimer, type Clock, type LatencyOptions, type RoundTimes } from './timing.js';
+import { quantile } from './profile.js';
+
+export interface DecideOptions {
+  /** Confidence of the decision's interval over all looks (default 0.95). */
+  confidence?: number;
+  /** Smallest relative speed-up worth keeping (default 0.03: 3% faster). */
+  minGain?: number;
+  /** Paired rounds before the first look (default 10). */
+  minRounds?: number;
+  /**
+   * Cap on paired rounds (default 30). The rule it replaced timed 3 warm-up and 20 runs of each model;
+   * 30 keeps the worst case at 33 / 23 = 1.4x of that in rounds (sessions and warm-up cost both the
+   * same), inside the 2x measuring budget of issue 16, while quiet comparisons stop after 10.
+   */
+  maxRounds?: number;
+  /** Rounds added per further look (default `minRounds`). */
+  step?: number;
+  /** Bootstrap resamples (default 2000). */
+  resamples?: number;
+  /** Seed of the bootstrap (default 0). */
+  seed?: number;
+  /** 'auto' (default): wall time unless contaminated by waiting for a core, then CPU time (chooseClock). */
+  clock?: Clock | 'auto';
+}
+
+export interface RatioInterval {
+  /** Speed-up of b over a: exp(midmean of ln(a_i / b_i)); above 1, b is faster. */
+  ratio: number;
+  interval: [number, number];
+  confidence: number;
+}
+
+export interface FasterDecision extends RatioInterval {
+  keep: boolean;
+  /** One line: the verdict with the ratio, interval, rounds and clock behind it. */
+  reason: string;
+  /** Paired rounds timed. */
+  rounds: number;
+  looks: number;
+  clock: Clock;
+  /** Median per-run time of each model on the chosen clock, ms. */
+  baselineMs: number;
+  candidateMs: number;
+  /** Wall time the decision took, sessions and warm-up included, ms (0 for decideFromRounds). */
+  measuringMs: number;
+}
+
+interface Resolved {
+  confidence: number;
+  minGain: number;
+  minRounds: number;
+  maxRounds: number;
+  step: number;
+  resamples: number;
+  seed: number;
+  clock: Clock | 'auto';
+}
+
+export function resolveDecideOptions(options: DecideOptions = {}): Resolved {
+  const confidence = options.confidence ?? 0.95;
+  const minGain = options.minGain ?? 0.03;
+  const maxRounds = options.maxRounds ?? 30;
+  const minRounds = Math.min(options.minRounds ?? 10, maxRounds);
+  const step = options.step ?? minRounds;
+  const resamples = options.resamples ?? 2000;
+  if (!(confidence > 0 && confidence < 1)) throw new RebirthError(`option confidence must be in (0, 1), got ${confidence}`);
+  if (!(minGain >= 0 && minGain < 1)) throw new RebirthError(`option minGain must be in [0, 1), got ${minGain}`);
+  for (const [name, v, least] of [['maxRounds', maxRounds, 3], ['minRounds', minRounds, 3], ['step', step, 1], ['resamples', resamples, 100]] as const) {
+    if (!Number.isInteger(v) || v < least) throw new RebirthError(`option ${name} must be an integer >= ${least}, got ${v}`);
+  }
+  return { confidence, minGain, minRounds, maxRounds, step, resamples, seed: options.seed ?? 0, clock: options.clock ?? 'auto' };
+}
+
+/** Looks the adaptive rule takes at most: the first after minRounds, then one per step up to the cap. */
+export function plannedLooks(o: Pick<Resolved, 'minRounds' | 'maxRounds' | 'step'>): number {
+  return 1 + Math.ceil((o.maxRounds - o.minRounds) / o.step);
+}
+
+/** Mean of the middle half of sorted values (the interquartile mean); plain mean below 4 values. */
+export function midmean(sorted: ArrayLike<number>): number {
+  const n = sorted.length;
+  const cut = Math.floor(n / 4);
+  let s = 0;
+  for (let i = cut; i < n - cut; i++) s += sorted[i] as number;
+  return s / (n - 2 * cut);
+}
+
+/**
+ * The paired speed-up of b over a and its percentile-bootstrap interval at `confidence`: rounds are
+ * resampled as pairs, the midmean of the log ratios taken per resample.
+ */
+export function pairedInterval(a: readonly number[], b: readonly number[], options: { confidence?: number; resamples?: number; seed?: number } = {}): RatioInterval {
+  const confidence = options.confidence ?? 0.95;
+  const d: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const v = Math.log((a[i] as number) / (b[i] as number));
+    if (Number.isFinite(v)) d.push(v);
+  }
+  if (d.length < 3) throw new RebirthError(`a paired interval needs at least 3 rounds with positive times, got ${d.length}; time more rounds`);
+  const sorted = [...d].sort((x, y) => x - y);
+  const estimate = midmean(sorted);
+  const rng = new Random(options.seed ?? 0);
+  const resamples = options.resamples ?? 2000;
+  const boot = new Float64Array(resamples);
+  // A resample is a multiset of the sorted values: draw counts per index, then walk the sorted values
+  // once, skipping the first and last quarter of the draws. O(n) per resample instead of a sort.
+  const n = sorted.length;
+  const cut = Math.floor(n / 4);
+  const counts = new Int32Array(n);
+  for (let r = 0; r < resamples; r++) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) {
+      const k = rng.nextInt(n);
+      counts[k] = (counts[k] as number) + 1;
+    }
+    let seen = 0;
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const c = counts[i] as number;
+      if (c === 0) continue;
+      const take = Math.min(seen + c, n - cut) - Math.max(seen, cut);
+      if (take > 0) sum += take * (sorted[i] as number);
+      seen += c;
+    }
+    boot[r] = sum / (n - 2 * cut);
+  }
+  boot.sort();
+  const tail = (1 - confidence) / 2;
+  const bs = Array.from(boot);
+  return { ratio: Math.exp(estimate), interval: [Math.exp(quantile(bs, tail)), Math.exp(quantile(bs, 1 - tail))], confidence };
+}
+
+export type Verdict = 'keep' | 'leave' | 'open';
+
+/**
+ * One look of the rule at paired times (a: baseline, b: candidate, one clock). `final` marks the last
+ * look: an open comparison is then left.
+ */
+export function judge(a: readonly number[], b: readonly number[], options: DecideOptions & { final: boolean; look?: number }): RatioInterval & { verdict: Verdict; why: string } {
+  const o = resolveDecideOptions(options);
+  const looks = plannedLooks(o);
+  const perLook = 1 - (1 - o.confidence) / looks;
+  const r = pairedInterval(a, b, { confidence: perLook, resamples: o.resamples, seed: o.seed + (options.look ?? 0) });
+  const [lo, hi] = r.interval;
+  const need = 1 + o.minGain;
+  if (lo > 1 && r.ratio >= need) return { ...r, verdict: 'keep', why: 'faster' };
+  if (hi < need) return { ...r, verdict: 'leave', why: hi < 1 ? 'slower' : `no gain of ${fmtPct(o.minGain)} or more` };
+  if (!options.final) return { ...r, verdict: 'open', why: 'undecided' };
+  return { ...r, verdict: 'leave', why: lo > 1 ? `faster, but by less than ${fmtPct(o.minGain)}` : 'undecided at the round cap (the interval includes 1)' };
+}
+
+function fmtPct(f: number): string {
+  return `${+(100 * f).toFixed(2)}%`;
+}
+
+/**
+ * The adaptive rule over any source of paired rounds: `sample(n)` times n more rounds of the baseline
+ * (index 0 of the returned times) and the candidate (index 1). Used by decideFaster on ONNX Runtime,
+ * and by tests and bench/aa-decisions.ts with synthetic or recorded times.
+ */
+export async function decideAdaptive(sample: (rounds: number) => Promise<RoundTimes> | RoundTimes, options: DecideOptions & { threads?: number } = {}): Promise<FasterDecision> {
+  const o = resolveDecideOptions(options);
+  const times: RoundTimes = { wall: [[], []], cpu: [[], []] };
+  let look = 0;
+  for (;;) {
+    const want = look === 0 ? o.minRounds : Math.min(o.step, o.maxRounds - (times.wall[0] as number[]).length);
+    const fresh = await sample(want);
+    for (const k of ['wall', 'cpu'] as const) {
+      for (const i of [0, 1]) (times[k][i] as number[]).push(...(fresh[k][i] ?? []));
+    }
+    const rounds = Math.min((times.wall[0] as number[]).length, (times.wall[1] as number[]).length);
+    const final = rounds >= o.maxRounds;
+    const clock: Clock = o.clock === 'auto' ? chooseClock(times, options.threads ?? 1) : o.clock;
+    const a = times[clock][0] as number[];
+    const b = times[clock][1] as number[];
+    const j = judge(a, b, { ...options, final, look });
+    look++;
+    if (j.verdict !== 'open') {
+      const keep = j.verdict === 'keep';
+      const text = `${keep ? 'kept' : 'left'}: ${j.why}: ${j.ratio.toFixed(3)}x (${(100 * j.confidence).toFixed(2)}% interval ${j.interval[0].toFixed(3)}-${j.interval[1].toFixed(3)}) over ${rounds} paired rounds, ${clock === 'cpu' ? 'CPU time (wall time contaminated by load)' : 'wall time'}`;
+      return {
+        keep, ratio: j.ratio, interval: j.interval, confidence: j.confidence, reason: text, rounds, looks: look, clock,
+        baselineMs: quantile(a, 0.5), candidateMs: quantile(b, 0.5), measuringMs: 0,
+      };
+    }
+    if (want <= 0) throw new RebirthError('decideAdaptive: the sampler returned no rounds; it must time the rounds asked for');
+  }
+}
+
+/**
+ * Is `candidate` faster than `baseline` (ONNX bytes of the same interface) on this backend by at least
+ * minGain, with the confidence asked for? Times them in paired interleaved rounds until decided.
+ *
+ * Warm-up: by count only on the node backend (3 rounds; native kernels need no tier-up, and a fixed
+ * 300 ms would cost a small model more rounds than the decision itself); on wasm at least 300 ms as
+ * everywhere (src/runtime/warmup.ts), unless `warmupMs` says otherwise.
+ */
+export async function decideFaster(baseline: Uint8Array, candidate: Uint8Array, options: DecideOptions & LatencyOptions = {}): Promise<FasterDecision> {
+  resolveDecideOptions(options);
+  const started = performance.now();
+  const backend = options.backend ?? 'node';
+  const timer = await InterleavedTimer.open({ baseline, candidate }, {
+    ...options, warmupMs: options.warmupMs ?? (backend === 'node' ? 0 : undefined),
+  });
+  try {
+    const d = await decideAdaptive((n) => timer.rounds(n), { ...options, threads: backend === 'wasm' ? 1 : (options.threads ?? 1) });
+    return { ...d, measuringMs: performance.now() - started };
+  } finally {
+    await timer.release();
+  }
+}

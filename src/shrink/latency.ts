@@ -1,0 +1,207 @@
+/**
+ * The latency table: every item (src/shrink/candidates.ts) built as a model of its own (input the
+ * value the item reads, batch 1; the item's convs, kept activations and Add; then the activation that
+ * follows it, which the plan keeps) and timed on the target runtime.
+ *
+ * Items reading the same shape are timed together, interleaved (src/runtime/timing.ts), with a model
+ * that only copies its input (Identity): a run's fixed cost (binding inputs, copying the output back
+ * to JavaScript) is in every item's time but not once per layer of the whole network, so it is
+ * subtracted. The sum over a segmentation's items then estimates that segmentation's share of the
+ * network's latency, the additive model Kim et al. (ICML'23) and LayerMerge (ICML'24) build their
+ * dynamic programs on; `rebirth shrink` reports the measured whole-model latency next to the estimate.
+ */
+import type { Graph, Model, Node } from '../ir/graph.js';
+import { GraphBuilder, modelOf } from '../ir/builder.js';
+import { NameGen } from '../ir/topology.js';
+import { encodeModel } from '../onnx/encode.js';
+import { pairedGain, timeModels, type LatencyStats } from '../runtime/timing.js';
+import { RebirthError } from '../errors.js';
+import type { Backend } from '../runtime/session.js';
+import { mergePathGroup, type Item } from './candidates.js';
+import { convNode } from './apply.js';
+import type { LinearConv, PaddingMode } from './linear-conv.js';
+import { linearConvOfNode, type Activation, type BlockUnit, type ModelStructure } from './structure.js';
+
+export type Clock = 'wall' | 'cpu';
+
+export interface LatencyTableOptions {
+  backend?: Backend;
+  /** Timed rounds per model (default 20). */
+  runs?: number;
+  /** Minimum warm-up per group of models (default: the runtime's, 300 ms). */
+  warmupMs?: number;
+  /**
+   * 'cpu' (default): median process CPU time per run. With one intra-op thread that is the run's own
+   * work, which other processes competing for the cores do not inflate; 'wall' is what a user waits.
+   */
+  clock?: Clock;
+  padding?: PaddingMode;
+}
+
+export interface LatencyTable {
+  backend: Backend;
+  clock: Clock;
+  /** Item id -> milliseconds (fixed run cost subtracted, never below 0). */
+  ms: Map<string, number>;
+  /** The fixed run cost subtracted, per input shape. */
+  overheadMs: Map<string, number>;
+}
+
+/** Builds the small models of the latency table. */
+class ItemGraph {
+  readonly b: GraphBuilder;
+  readonly names: NameGen;
+
+  constructor(private readonly source: Graph, input: number[]) {
+    this.b = new GraphBuilder('item');
+    this.names = this.b.names;
+    this.b.input('x', [1, ...input]);
+  }
+
+  conv(x: string, conv: LinearConv): string {
+    const name = this.names.fresh('conv');
+    const node = convNode(this.b.graph, this.names, name, x, name, conv);
+    this.b.graph.nodes.push(node);
+    return name;
+  }
+
+  /** A copy of an activation's nodes reading `x` (constant inputs copied along). */
+  activation(x: string, act: Activation): string {
+    const rename = new Map<string, string>([[act.input, x]]);
+    for (const n of act.nodes) {
+      const inputs = n.inputs.map((i) => {
+        const mapped = rename.get(i);
+        if (mapped !== undefined) return mapped;
+        const t = this.source.initializers.get(i);
+        if (t && !this.b.graph.initializers.has(i)) this.b.graph.initializers.set(i, t);
+        return i;
+      });
+      const outputs = n.outputs.map((o) => {
+        if (!o) return o;
+        const fresh = this.names.fresh(o);
+        rename.set(o, fresh);
+        return fresh;
+      });
+      const copy: Node = { ...n, name: this.names.fresh(n.name || n.opType), inputs, outputs, attributes: [...n.attributes] };
+      this.b.graph.nodes.push(copy);
+    }
+    return rename.get(act.output) ?? x;
+  }
+
+  identity(x: string): string {
+    return this.b.op('Identity', [x], {}, 'identity');
+  }
+
+  add(a: string, b: string): string {
+    return this.b.op('Add', [a, b], {}, 'add');
+  }
+
+  finish(y: string): Model {
+    this.b.output(y);
+    return modelOf(this.b.graph, 13);
+  }
+}
+
+function blockModel(g: ItemGraph, graph: Graph, structure: ModelStructure, u: BlockUnit, groups: number[][], padding: PaddingMode): string {
+  let y = 'x';
+  groups.forEach((grp, gi) => {
+    const conv = grp.length === 1 ? linearConvOfNode(graph, u.path[grp[0] as number] as Node) : mergePathGroup(graph, structure, u, grp, padding);
+    if (typeof conv === 'string') throw new RebirthError(`latency table: block '${u.add.name}': ${conv}`);
+    y = g.conv(y, conv);
+    const slot = u.pathSlots[grp[grp.length - 1] as number];
+    if (gi < groups.length - 1 && slot) y = g.activation(y, slot);
+  });
+  const shortcut = u.shortcut ? g.conv('x', linearConvOfNode(graph, u.shortcut)) : 'x';
+  return g.add(shortcut, y);
+}
+
+/** The stand-alone model of one item (see the file comment). */
+export function itemModel(folded: Model, structure: ModelStructure, item: Item, padding: PaddingMode = 'push'): Model {
+  const graph = folded.graph;
+  const chain = structure.chains[item.chain];
+  const unit = chain?.units[item.first];
+  if (!chain || !unit) throw new RebirthError(`latency table: item ${item.id} names no unit of this model`);
+  const shape = structure.shapes.get(unit.input);
+  if (!shape) throw new RebirthError(`latency table: item ${item.id} reads '${unit.input}', whose shape is unknown`);
+  const g = new ItemGraph(graph, shape);
+  let y: string;
+  if (item.kind === 'merge') {
+    y = g.conv('x', item.conv as LinearConv);
+  } else if (item.kind === 'skip' && unit.kind === 'block') {
+    y = unit.shortcut ? g.conv('x', linearConvOfNode(graph, unit.shortcut)) : g.identity('x');
+  } else if (unit.kind === 'conv') {
+    y = g.conv('x', linearConvOfNode(graph, unit.node));
+  } else {
+    y = blockModel(g, graph, structure, unit, item.kind === 'block' ? item.groups ?? [] : unit.path.map((_, k) => [k]), padding);
+  }
+  const end = chain.slots[item.last];
+  if (end) y = g.activation(y, end);
+  return g.finish(y);
+}
+
+function identityModel(shape: number[]): Model {
+  const b = new GraphBuilder('copy');
+  b.input('x', [1, ...shape]);
+  b.output(b.op('Identity', ['x']));
+  return modelOf(b.graph, 13);
+}
+
+function pick(stats: LatencyStats | undefined, clock: Clock): number {
+  if (!stats) return NaN;
+  return clock === 'cpu' ? stats.cpuMedianMs : stats.medianMs;
+}
+
+/** Time every item on the backend (see the file comment). */
+export async function measureLatencyTable(folded: Model, structure: ModelStructure, items: readonly Item[], options: LatencyTableOptions = {}): Promise<LatencyTable> {
+  const backend = options.backend ?? 'node';
+  const clock = options.clock ?? 'cpu';
+  const padding = options.padding ?? 'push';
+  const byShape = new Map<string, { shape: number[]; items: Item[] }>();
+  for (const item of items) {
+    const unit = structure.chains[item.chain]?.units[item.first];
+    const shape = unit ? structure.shapes.get(unit.input) : undefined;
+    if (!shape) continue;
+    const key = shape.join('x');
+    const entry = byShape.get(key) ?? { shape, items: [] };
+    entry.items.push(item);
+    byShape.set(key, entry);
+  }
+  const ms = new Map<string, number>();
+  const overheadMs = new Map<string, number>();
+  for (const [key, { shape, items: group }] of byShape) {
+    const models: Record<string, Uint8Array> = { __copy: encodeModel(identityModel(shape)) };
+    for (const item of group) models[item.id] = encodeModel(itemModel(folded, structure, item, padding));
+    const stats = await timeModels(models, {
+      backend, threads: 1, runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
+    });
+    const overhead = pick(stats.__copy, clock);
+    overheadMs.set(key, overhead);
+    for (const item of group) ms.set(item.id, Math.max(0, pick(stats[item.id], clock) - overhead));
+  }
+  return { backend, clock, ms, overheadMs };
+}
+
+/** Median latency of whole models on the backend, interleaved, on the table's clock. */
+export async function measureModels(models: Readonly<Record<string, Model>>, options: LatencyTableOptions = {}): Promise<Record<string, number>> {
+  const encoded = Object.fromEntries(Object.entries(models).map(([k, m]) => [k, encodeModel(m)]));
+  const stats = await timeModels(encoded, {
+    backend: options.backend ?? 'node', threads: 1, runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
+  });
+  return Object.fromEntries(Object.keys(models).map((k) => [k, pick(stats[k], options.clock ?? 'cpu')]));
+}
+
+
+/**
+ * Speed-up of `after` over `before` on the backend: the median over interleaved rounds of the per-round
+ * ratio (pairedGain), so load that slows one round slows both models of it; with the medians of each.
+ */
+export async function measureSpeedup(before: Model, after: Model, options: LatencyTableOptions = {}): Promise<{ speedup: number; beforeMs: number; afterMs: number }> {
+  const clock = options.clock ?? 'cpu';
+  const stats = await timeModels({ before: encodeModel(before), after: encodeModel(after) }, {
+    backend: options.backend ?? 'node', threads: 1, runs: options.runs ?? 40, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
+  });
+  const a = stats.before;
+  const b = stats.after;
+  if (!a || !b) throw new RebirthError('timing returned no result for the two models');
+  return { speedup: pairedGain(a, b, clock), beforeMs: pick(a, clock), afterMs: pick(b, clock) };
+}

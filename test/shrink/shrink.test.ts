@@ -1,0 +1,54 @@
+/**
+ * The whole method on ONNX Runtime: plan (latency table, importance, dynamic program, measured budget
+ * correction) on mobilenetv2-mini, and plan + distillation + exact final merge on resnet-mini with a
+ * few Fashion-MNIST images. Checks structure and exactness, never wall-clock figures.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { verifyModels } from '../../src/rewrite/verify.js';
+import { loadFashionMnist } from '../../src/data/fashion-mnist.js';
+import { buildZooModel } from '../../src/zoo/index.js';
+import { buildShrunk, calibrationFromData, explainShrink, planShrink } from '../../src/shrink/shrink.js';
+import { shrinkAndRetrain } from '../../src/pipeline/shrink-retrain.js';
+
+const hasData = fs.existsSync('/usr/share/datasets/fashion-mnist');
+
+test('planShrink: every item timed and scored, a plan covering the chain, its merged network exact', async () => {
+  const model = buildZooModel('mobilenetv2-mini', { batch: 1, bnStats: 'random' });
+  const r = await planShrink(model, { target: 'node', speedup: 1.3, runs: 5, warmupMs: 50, rounds: 2 });
+  for (const item of r.candidates.items) {
+    assert.ok(Number.isFinite(r.table.ms.get(item.id)), `latency of ${item.id}`);
+    assert.ok(Number.isFinite(r.importance.delta.get(item.id)), `importance of ${item.id}`);
+    if (item.kind === 'keep') assert.equal(r.importance.delta.get(item.id), 0);
+  }
+  assert.equal(r.importance.loss, 'kl');
+  const covered = r.plan.items.map((i) => [i.first, i.last]);
+  assert.equal(covered[0]?.[0], 0);
+  assert.equal(covered.at(-1)?.[1], r.structure.chains[0]!.units.length - 1);
+  assert.ok(r.rounds.length >= 1 && r.rounds.length <= 2);
+  assert.ok(Number.isFinite(r.measuredSpeedup) && r.measuredSpeedup > 0);
+  const { linearized, merged } = buildShrunk(r);
+  const v = await verifyModels(linearized.model, merged, { tolerance: 1e-4 });
+  assert.ok(v.passed, `merged vs linearized: ${v.maxRelError}`);
+  const text = explainShrink(r);
+  assert.match(text, /latency table on node/);
+  assert.match(text, /plan: \d+ merges/);
+});
+
+test('shrinkAndRetrain: distillation on the linearized network, then an exact merge', { skip: hasData ? false : 'Fashion-MNIST not installed' }, async () => {
+  const train = loadFashionMnist({ split: 'train', limit: 256 });
+  const testSet = loadFashionMnist({ split: 'test', limit: 128 });
+  const model = buildZooModel('resnet-mini', { bnStats: 'random' });
+  const r = await shrinkAndRetrain(model, {
+    retrain: 'distill', train, test: testSet, epochs: 1, speedup: 1.1, runs: 5, warmupMs: 50, rounds: 1, progress: false,
+    calibration: await calibrationFromData(train, 64), threads: 1, anneal: 2, maxMacRatio: 100,
+  });
+  assert.equal(r.planned.importance.loss, 'labels');
+  assert.ok(r.history.length >= 1);
+  assert.ok(r.verification.checked && r.verification.passed);
+  assert.ok(r.accuracy && r.accuracy.after >= 0 && r.accuracy.after <= 1);
+  assert.ok(r.latency.speedup > 0);
+  const convs = (m: typeof model): number => m.graph.nodes.filter((n) => n.opType === 'Conv').length;
+  assert.ok(convs(r.model) <= convs(r.linearized));
+});
