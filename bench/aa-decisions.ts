@@ -1,8 +1,8 @@
 /**
  * The false-accept rate of keep/leave decisions, measured with A/A runs: a model timed against an
  * identical copy of itself, many times, where any "keep" is false by construction. Compares
- * - the shared rule (decideFaster, src/runtime/decide.ts: paired rotating rounds, bootstrap interval of
- *   the paired speed-up that must exclude 1 plus a 3% minimum gain, CPU time when the wall clock is
+ * - the shared rule (decideFaster, src/runtime/decide.ts: paired rotating rounds, a distribution-free
+ *   interval of the median paired speed-up that must exclude 1 plus a 3% minimum gain, CPU time when the wall clock is
  *   contaminated, adaptive rounds 10..30), and
  * - the rule it replaced (rewrite 'measure' policy until issue 16): one interleaved timing, 3 warm-up
  *   and 20 timed runs in a fixed A B order, keep when the candidate's median is at least 3% below the
@@ -12,7 +12,8 @@
  * mean wall time per decision, sessions and warm-up included.
  *
  * usage: npx tsx bench/aa-decisions.ts [--models googlenet-mini,googlenet] [--trials 100]
- *          [--conditions idle,loaded] [--backend node|wasm] [--json FILE] [--strict] [--max-load L]
+ *          [--conditions idle,loaded] [--backend node|wasm] [--clock auto|wall|cpu] [--json FILE] [--strict] [--max-load L]
+ * Every false keep of the new rule is printed with its reason (ratio, interval, rounds, clock).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -29,12 +30,14 @@ import { Bench, GUARD_OPTIONS, loadAverage } from './harness.js';
 const { values } = parseArgs({
   options: {
     models: { type: 'string', default: 'googlenet-mini,googlenet' }, trials: { type: 'string', default: '100' },
-    conditions: { type: 'string', default: 'idle,loaded' }, backend: { type: 'string', default: 'node' }, ...GUARD_OPTIONS,
+    conditions: { type: 'string', default: 'idle,loaded' }, backend: { type: 'string', default: 'node' },
+    clock: { type: 'string', default: 'auto' }, ...GUARD_OPTIONS,
   },
 });
 const trials = Number(values.trials);
 const backend = values.backend as Backend;
 const conditions = values.conditions.split(',') as Array<'idle' | 'loaded'>;
+const clock = values.clock as 'auto' | 'wall' | 'cpu';
 const bench = Bench.start('aa-decisions', values);
 
 /** The old rule, as src/rewrite/optimize.ts had it (compareLatency + a 3% margin on medians). */
@@ -93,6 +96,7 @@ interface Row {
 }
 
 const rows: Row[] = [];
+const falseKeeps: string[] = [];
 for (const name of values.models.split(',')) {
   const bytes = encodeModel(buildZooModel(name, { batch: 1 }));
   const copy = bytes.slice();
@@ -107,8 +111,12 @@ for (const name of values.models.split(',')) {
       for (let t = 0; t < trials; t++) {
         // Alternate which rule goes first, so drifting load treats both alike.
         const runNew = async (): Promise<void> => {
-          const d = await decideFaster(bytes, copy, { backend, threads: 1, seed: t });
-          if (d.keep) fresh.keeps++;
+          const d = await decideFaster(bytes, copy, { backend, threads: 1, clock });
+          if (d.keep) {
+            fresh.keeps++;
+            falseKeeps.push(`${name} ${condition} trial ${t}: ${d.reason}`);
+            process.stderr.write(`  false keep: ${d.reason}\n`);
+          }
           fresh.ms += d.measuringMs;
           fresh.rounds += d.rounds;
           if (d.clock === 'cpu') fresh.cpu++;
@@ -152,4 +160,4 @@ for (const model of new Set(rows.map((r) => r.model))) {
   }
 }
 // The synthetic load is part of the experiment, so only the idle condition's load counts for the guard.
-bench.finish({ backend, trials, rows });
+bench.finish({ backend, trials, clock, rows, falseKeeps });

@@ -32,6 +32,13 @@ fs.mkdirSync(work, { recursive: true });
 async function measure(label: string, model: Model, dir: string, preprocess: PreprocessSpec, batchSize: number, augment: boolean): Promise<void> {
   const { data } = openData(dir, { split: 'train', model, preprocess });
   if (!isSource(data)) throw new Error('expected a folder source');
+  // Decoding alone (no training), after a warm-up batch: the rate the pipeline can feed at.
+  for await (const _ of data.batches({ batchSize, shuffle: true, seed: 9, ...(augment ? { augment: {} } : {}) })) break;
+  const t0 = performance.now();
+  let decoded = 0;
+  for await (const b of data.batches({ batchSize, shuffle: true, seed: 1, ...(augment ? { augment: {} } : {}) })) decoded += b.size;
+  const rate = decoded / ((performance.now() - t0) / 1000);
+  process.stdout.write(`${label}: decoding alone ${rate.toFixed(0)} img/s (${(1000 * batchSize / rate).toFixed(0)} ms per batch of ${batchSize}); load ${load()}\n`);
   const stats: WaitStats = { waitMs: 0, firstMs: 0, totalMs: 0, batches: 0 };
   const before = load();
   await train(model, timedSource(data, stats), {

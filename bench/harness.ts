@@ -10,7 +10,8 @@
  * - how many cores other processes used during the run, from /proc/stat's busy ticks minus this
  *   process's own (and its children's) ticks: the load average counts the bench itself and lags by a
  *   minute, this does neither;
- * - for each ratio it reports, the 95% bootstrap interval over its paired rounds.
+ * - for each ratio it reports, its 95% interval: over paired rounds the distribution-free interval of
+ *   the median (pairedInterval, src/runtime/decide.ts), over two independent samples a bootstrap.
  * It warns when the machine was busy (load average above `--max-load` at the start, or others using
  * more than `--max-load` cores during the run) or an interval is too wide for its ratio (wider than
  * `--max-spread`, or straddling 1 while the ratio claims a gain or loss of more than 2%). With
@@ -111,7 +112,7 @@ export function otherCores(a: CpuSnapshot | undefined, b: CpuSnapshot | undefine
 export interface RatioRecord {
   label: string;
   ratio: number;
-  /** 95% bootstrap interval. */
+  /** 95% interval (pairedInterval for paired rounds, unpairedInterval otherwise). */
   interval: [number, number];
   rounds: number;
   /** Paired (interleaved rounds) or two independent samples. */

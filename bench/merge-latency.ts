@@ -2,7 +2,7 @@
  * DeepRebirth Table 3 analogue: BVLC GoogLeNet 224x224 batch 1 (random weights: latency does not
  * depend on them), original vs streamline-merged (conv1, conv2) vs streamline + branch-merged (all nine
  * Inception modules), on onnxruntime-node (1 thread, graph optimizations 'all') and onnxruntime-web's
- * wasm backend in Node (1 thread). The three models of a backend are timed interleaved (A B C A B C ...)
+ * wasm backend in Node (1 thread). The three models of a backend are timed interleaved in rotating order (A B C, B C A, ...)
  * so load drift hits them alike; speed-ups are against the original measured in the same run, as the
  * median of per-iteration ratios of wall time, and of process CPU time (1 thread: the run's own work,
  * which other processes competing for the cores do not inflate).

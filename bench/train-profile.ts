@@ -48,7 +48,7 @@ const byLayer = values['by-layer'] === true;
 const variantSpecs = (values.variants ?? 'old,new').split(',').map((v) => v.trim()).filter((v) => v !== '');
 
 /** The formulations before issue 13 (Indices + ScatterElements, ConvTranspose dX, batched per-tap dW). */
-const OLD_FORMS: WindowGradForms = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps' };
+const OLD_FORMS: WindowGradForms = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow' };
 
 function parseVariant(spec: string): Partial<WindowGradForms> {
   const [base, ...overrides] = spec.split('+');
@@ -79,6 +79,7 @@ interface Variant {
   params: Map<string, Float32Array>;
   opt: Optimizer;
   stepMs: number[];
+  cpuMs: number[];
 }
 
 function feedsFor(tg: TrainingGraph, params: ReadonlyMap<string, Float32Array>): Record<string, HostTensor> {
@@ -99,7 +100,7 @@ for (const name of variantSpecs) {
     name, tg,
     timed: await Session.create(bytes, { threads }),
     profiled: await Session.create(bytes, { threads, profile: true }),
-    params: readParams(model), opt: new Optimizer({ kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 }), stepMs: [],
+    params: readParams(model), opt: new Optimizer({ kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 }), stepMs: [], cpuMs: [],
   });
 }
 
@@ -128,7 +129,9 @@ for (const v of variants.slice(1)) {
 }
 
 const groups = new Map(trainable.map((n) => [n, { lrMult: 1, decayMult: 1 }]));
-async function step(v: Variant, session: Session): Promise<number> {
+/** One training step; returns wall ms and the process's CPU ms (user + system) spent in it. */
+async function step(v: Variant, session: Session): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const out = await session.run(feedsFor(v.tg, v.params));
   const grads = new Map<string, Float32Array>();
@@ -137,7 +140,9 @@ async function step(v: Variant, session: Session): Promise<number> {
     if (t?.type === 'float32') grads.set(p, t.data);
   }
   v.opt.step(v.params, grads, 0.001, groups);
-  return performance.now() - t0;
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000 };
 }
 
 // Warm-up (arena growth, prepacking), then interleaved rounds; the order alternates so neither variant
@@ -145,7 +150,13 @@ async function step(v: Variant, session: Session): Promise<number> {
 for (const v of variants) for (let i = 0; i < 2; i++) { await step(v, v.timed); await step(v, v.profiled); }
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? variants : [...variants].reverse();
-  for (const v of order) for (let i = 0; i < stepsPerRound; i++) v.stepMs.push(await step(v, v.timed));
+  for (const v of order) {
+    for (let i = 0; i < stepsPerRound; i++) {
+      const t = await step(v, v.timed);
+      v.stepMs.push(t.wall);
+      v.cpuMs.push(t.cpu);
+    }
+  }
 }
 for (let r = 0; r < profileRuns; r++) {
   const order = r % 2 === 0 ? variants : [...variants].reverse();
@@ -186,10 +197,12 @@ console.log(`googlenet-mini training step, batch ${B}, ${threads} threads; load 
 const stat = statistic === 'min' ? (xs: number[]): number => Math.min(...xs) : statistic === 'median' ? (xs: number[]): number => quantile(xs, 0.5) : (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** Sum per run of all kernels, then its median over runs: the kernel time of a typical step. */
 const stepKernelMs = (ks: readonly KernelRuns[]): number => quantile(Array.from({ length: profileRuns }, (_, r) => ks.reduce((a, k) => a + (k.ms[r] ?? 0), 0)), 0.5);
-console.log(formatTable(['variant', 'images/s', 'median ms/step', 'p90 ms/step', 'ORT kernels ms/step (median run)', `sum of per-kernel ${statistic}s`, 'nodes'], variants.map((v, i) => {
+// CPU ms per step is the process's user + system time: with --threads 1 it is the work itself, which other
+// processes on the machine inflate far less than wall time; with more threads it includes ORT's spinning.
+console.log(formatTable(['variant', 'images/s', 'median ms/step', 'p90 ms/step', 'median CPU ms/step', 'ORT kernels ms/step (median run)', `sum of per-kernel ${statistic}s`, 'nodes'], variants.map((v, i) => {
   const med = quantile(v.stepMs, 0.5);
   const ks = kernels[i] ?? [];
-  return [v.name, ((1000 * B) / med).toFixed(1), med.toFixed(1), quantile(v.stepMs, 0.9).toFixed(1), stepKernelMs(ks).toFixed(1), ks.reduce((a, k) => a + stat(k.ms), 0).toFixed(1), String(v.tg.model.graph.nodes.length)];
+  return [v.name, ((1000 * B) / med).toFixed(1), med.toFixed(1), quantile(v.stepMs, 0.9).toFixed(1), quantile(v.cpuMs, 0.5).toFixed(1), stepKernelMs(ks).toFixed(1), ks.reduce((a, k) => a + stat(k.ms), 0).toFixed(1), String(v.tg.model.graph.nodes.length)];
 })));
 if (agreement.length > 0) console.log(formatTable(['variant', `max |grad - ${reference.name}| / max |grad|`, 'worst parameter'], agreement));
 

@@ -24,6 +24,8 @@ export { OPS, categoryOf, opInfo } from './ops/table.js';
 export { Session } from './runtime/session.js';
 export type { Backend, HostTensor, OptLevel, SessionOptions } from './runtime/session.js';
 export { profileModel } from './runtime/profile.js';
+export { decideFaster } from './runtime/decide.js';
+export type { DecideOptions, FasterDecision } from './runtime/decide.js';
 export { profileLayers } from './profile/layers.js';
 export type { LayerProfile, LayerTime } from './profile/layers.js';
 // The browser: onnxruntime-web in headless Chromium (profileModel / timeModels backends), and the local page
@@ -69,6 +71,19 @@ export type { FitOptions, FitReport } from './merge/fit.js';
 export { finetune } from './train/finetune.js';
 export type { FinetuneOptions } from './train/finetune.js';
 export { runDemo } from './pipeline/demo.js';
+// Runtime-aware plans: which merges, ranks and fusions pay on one target (docs/planner.md)
+export { planModel, applyPlan, planMergeOptions, planTuckerRanks, PLAN_FAMILIES, PLAN_MIN_GAIN } from './plan/plan.js';
+export type { KeptChange, PlanFamily, RuntimePlan, RuntimePlanOptions, RuntimePlanReport, StageReport } from './plan/plan.js';
+export { machineId, planTarget, registerTarget, targetNames } from './plan/targets.js';
+export type { PlanTarget, TargetOptions, TargetSession } from './plan/targets.js';
+export { PlanSearch, orderSites } from './plan/search.js';
+export type { Budget, CandidateOutcome, MeasureFn, Measurement, PlanPoint, SearchOptions } from './plan/search.js';
+export { proposeFusions, proposeMerges, proposeTucker } from './plan/families.js';
+export type { MergeFamilyOptions, Proposal, TuckerFamilyOptions } from './plan/families.js';
+export { applyPatch, diffModels, prepare } from './plan/candidate.js';
+export type { CandidateRecipe, GraphPatch, PlanCandidate, PreparedCandidate } from './plan/candidate.js';
+export { explainPlan, planHeadline } from './plan/explain.js';
+export { defaultPlanCacheDir } from './plan/cache.js';
 // Training
 export { buildTrainingGraph } from './autodiff/training-graph.js';
 export type { TrainingGraph } from './autodiff/training-graph.js';

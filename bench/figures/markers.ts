@@ -38,7 +38,11 @@ export function findBlocks(text: string): { blocks: Block[]; error?: string } {
   const blocks: Block[] = [];
   let open: { id: string; line: number } | undefined;
   const seen = new Set<string>();
+  let fenced = false;
   for (const [i, line] of lines.entries()) {
+    // Markers inside fenced code are examples (docs/figures.md shows one), not blocks.
+    if (/^\s*```/.test(line)) fenced = !fenced;
+    if (fenced) continue;
     const b = BEGIN.exec(line.trim());
     const e = END.exec(line.trim());
     if (b) {

@@ -269,6 +269,14 @@ function renderTuckerEnergy(records: ReadonlyArray<BenchRecord<unknown>>): strin
   }));
 }
 
+function renderDecidePower(records: ReadonlyArray<BenchRecord<unknown>>): string {
+  const r = record(records, 0);
+  const gains = list(r, 'gains').map(Number);
+  return markdownTable(['run noise', ...gains.map((g) => (g === 0 ? 'A/A (no gain)' : `${100 * g}% gain`))], list(r, 'rows').map((row) => [
+    str(row, 'noise'), ...list(row, 'cells').map((c) => `${pct(num(c, 'keepRate'))} kept (${num(c, 'meanRounds').toFixed(0)} rounds)`),
+  ]));
+}
+
 // --- the jobs --------------------------------------------------------------------------------------
 
 export const JOBS: readonly FigureJob[] = [
@@ -320,6 +328,11 @@ export const JOBS: readonly FigureJob[] = [
     id: 'tucker-energy', what: 'Tucker with energy ranks on random-weight GoogLeNet, no fine-tuning, node and WASM', minutes: 10,
     commands: [{ script: 'bench/tucker.ts', args: ['--backend', 'both', '--runs', '20', '--ranks', 'vbmf,energy:0.9,energy:0.5', '--skip-trained'], quick: ['--backend', 'node', '--runs', '3', '--ranks', 'energy:0.5', '--skip-trained'], output: 'json-file' }],
     tables: [{ id: 'tucker-energy', file: 'docs/tucker.md', render: renderTuckerEnergy }],
+  },
+  {
+    id: 'decide-power', what: 'what the decision rule keeps by true gain and run noise, on seeded synthetic rounds', minutes: 2,
+    commands: [{ script: 'bench/decide-power.ts', args: ['--trials', '300'], quick: ['--trials', '10'], output: 'json-file' }],
+    tables: [{ id: 'decide-power', file: 'docs/figures.md', render: renderDecidePower }],
   },
   {
     id: 'aa-decisions', what: 'false-accept rate of keep/leave decisions on A/A pairs, idle and under load', minutes: 15,

@@ -32,13 +32,14 @@ export interface WindowGradForms {
   convInput: 'transpose' | 'conv' | 'auto';
   /**
    * Conv/ConvTranspose dW: 'batched-taps' = per-tap MatMul batched over (n, group), Concat, ReduceSum over n;
-   * 'folded-taps' = per-tap product with the batch folded into the contraction (Gemm with transB for one
-   * group); 'im2col' = the taps' slices concatenated and one product.
+   * 'folded-taps' = per-tap product with the batch folded into the contraction.
    */
-  convWeight: 'batched-taps' | 'folded-taps' | 'im2col';
+  convWeight: 'batched-taps' | 'folded-taps';
+  /** LRN's s^-beta: 'pow' = Pow; 'roots' = Sqrt/Mul/Reciprocal when beta is a multiple of 1/4 (else Pow). */
+  lrnPower: 'pow' | 'roots';
 }
 
-export const DEFAULT_WINDOW_GRAD_FORMS: Readonly<WindowGradForms> = Object.freeze({ maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps' });
+export const DEFAULT_WINDOW_GRAD_FORMS: Readonly<WindowGradForms> = Object.freeze({ maxPool: 'scatter', convInput: 'auto', convWeight: 'folded-taps', lrnPower: 'roots' });
 
 let activeForms: Readonly<WindowGradForms> = DEFAULT_WINDOW_GRAD_FORMS;
 
@@ -71,13 +72,13 @@ function ncSpatial(ctx: GradContext, value: string, why: string): { channels: nu
 /**
  * dW of a convolution, one kernel tap at a time:
  *   dW[g*Mg+m, c, t] = sum_n sum_o dY[n, g*Mg+m, o] * Xpad[n, g*Cg+c, o*s + t*d]
- * For each tap t the strided slice Xpad[..., t*d : t*d + (O-1)*s + 1 : s] lines up with dY, so the tap is
- * a batched MatMul over (n, group): dY [N,G,Mg,P] x slice [N,G,P,Cg] -> [N,G,Mg,Cg] (P = output positions),
- * and one ReduceSum over n at the end. X is padded and moved to channels-last once ([N,G,H,W,Cg]) so every
- * slice reshapes to [N,G,P,Cg] without another transpose. This replaced a single Conv over transposed
- * tensors (X^T [C,N,H,W] convolved with dY^T [M,N,Ho,Wo] as the kernel): same result, but ORT runs that
- * Conv's huge kernel as an im2col GEMM with a k*k-column output: 1.4x slower than these MatMuls for 3x3 and
- * 5x5 kernels and 6.5x slower for 1x1 on a 64x64x28x28 layer (docs/autodiff.md). Returns [outC, inC/G, k...].
+ * For each tap t the strided slice Xpad[..., t*d : t*d + (O-1)*s + 1 : s] lines up with dY, so each tap is
+ * one matrix product contracting over (n, o) (foldedWeightGrad; batchedTapsWeightGrad is the form before
+ * issue 13, kept selectable for comparisons). This replaced a single Conv over transposed tensors
+ * (X^T [C,N,H,W] convolved with dY^T [M,N,Ho,Wo] as the kernel): same result, but ORT runs that Conv's huge
+ * kernel as an im2col GEMM with a k*k-column output, 1.4x slower than per-tap products for 3x3 and 5x5
+ * kernels and 6.5x slower for 1x1 on a 64x64x28x28 layer (docs/autodiff.md). Depthwise convolutions take
+ * depthwiseWeightGrad. Returns [outC, inC/G, k...].
  */
 export function convWeightGrad(
   ctx: GradContext, input: string, inChannels: number, inSpatial: readonly number[] | undefined,
@@ -93,7 +94,7 @@ export function convWeightGrad(
   if (cg === 1 && mg === 1) return depthwiseWeightGrad(ctx, padded, tapEnds, gradOut, outChannels, geo);
   const w: TapWeightGrad = { padded, paddedSpatial, tapEnds, gradOut, geo, group, cg, mg };
   if (activeForms.convWeight === 'batched-taps') return batchedTapsWeightGrad(ctx, w);
-  return foldedWeightGrad(ctx, w, activeForms.convWeight === 'im2col');
+  return foldedWeightGrad(ctx, w);
 }
 
 /** What the dW routines share: X padded once, its spatial sizes when static, the taps' slice ends, dY, the window. */
@@ -129,60 +130,43 @@ function splitGroups(ctx: GradContext, padded: string, paddedSpatial: readonly n
 }
 
 /**
- * dW with the batch folded into the contraction: dW[g,m,c,t] = sum_{(n,o)} dY[n,g,m,o] * Xpad[n,g,c,o*s + t*d]
- * is one product over n*P rows per tap instead of a product batched over n followed by a ReduceSum over n.
- * Per-tap results are [G,Mg,Cg] (no batch axis), so stacking them costs nothing, where the batched form
- * concatenated [N,G,Mg,Cg] per tap (4-23 ms per layer in googlenet-mini's profile) and reduced after.
- * One group: X and dY go channels-last once ([N,S...,C], [N*P,M]) and each tap is
- * Gemm(dY', slice' [N*P,C], transA=1) = [M,C] (MLAS reads the transposed operand in place); the strided
- * slices then copy whole C-long rows (slicing [C,N,H,W] instead copied 7-14-float rows and made Slice
- * 1.7x slower in the profile). Several groups: X is [G,N,S...,Cg], dY [G,Mg,N*P] (general permutations)
- * and each tap is MatMul(dY', slice [G,N*P,Cg]) batched over g.
- * `im2col`: the taps' slices concatenated on the channel axis into one [N*P, K*C] ([G, N*P, K*Cg]) operand
- * and a single product, which costs one more copy of all the slices (Concat) for one wider GEMM.
+ * dW with the batch folded into the contraction: per tap, dW[g,m,c,t] = sum_{(n,o)} dY[n,g,m,o] *
+ * Xpad[n,g,c,o*s + t*d] is ONE product over n*P rows with a [G,Mg,Cg] result, so the taps stack into a
+ * tensor of dW's size. The batched form multiplied per image ([N,G,Mg,Cg] per tap), concatenated those
+ * and reduced over n: in googlenet-mini's step its Concat alone took 87-122 ms (1 thread, ORT profile
+ * median), against about 1 ms here, and the products got faster too (one GEMM with a deep n*P
+ * contraction instead of N shallow ones).
+ * One group: X and dY go channels-last once ([N,S...,C] and [N*P,M]) and each tap is
+ * Gemm(dY', slice [N*P,C], transA=1) = [M,C]; MLAS reads the transposed operand in place. Both transposes
+ * move one axis to the end, which ORT runs about 5x faster than the two-axis permutations a [C,N,...] or
+ * [G,N,...] layout needs (Transpose 31 vs 6 ms per step), and the strided slices of a channels-last
+ * tensor copy whole C-long rows (slicing [C,N,H,W] copied 7-14-float rows: Slice 1.7x slower).
+ * Several groups: X is [G,N,S...,Cg], dY [G,Mg,N*P] and each tap is a MatMul batched over g.
  */
-function foldedWeightGrad(ctx: GradContext, w: TapWeightGrad, im2col: boolean): string {
+function foldedWeightGrad(ctx: GradContext, w: TapWeightGrad): string {
   const { padded, paddedSpatial, tapEnds, gradOut, geo, group, cg, mg } = w;
   const r = geo.kernel.length;
   const kernelSize = geo.kernel.reduce((a, b) => a * b, 1);
-  const spatialAxes = range(2, 2 + r);
   const outChannels = group * mg;
-  const tapSlice = (x: string, t: number): string => {
+  /** Tap t's strided window of x, whose spatial axes start at `first`. */
+  const tapSlice = (x: string, t: number, first: number): string => {
     if (tapIsWhole(geo)) return x;
     const starts = tapStarts(t, geo);
-    return ctx.op('Slice', [x, ctx.ints(starts), tapEnds(starts), ctx.ints(spatialAxes), ctx.ints(geo.strides)]);
+    return ctx.op('Slice', [x, ctx.ints(starts), tapEnds(starts), ctx.ints(range(first, first + r)), ctx.ints(geo.strides)]);
   };
   if (group === 1) {
-    // X [N, C, S...] -> [N, S..., C]; dY [N, M, O...] -> [N, O..., M] -> [N*P, M]. Both transposes move one axis
-    // to the end, which ORT runs several times faster than the general permutation the grouped form needs.
+    // X [N, C, S...] -> [N, S..., C]; dY [N, M, O...] -> [N, O..., M] -> [N*P, M].
+    const spatialAxes = range(2, 2 + r);
     const xT = ctx.transpose(padded, [0, ...spatialAxes, 1]);
     const dyT = ctx.reshape(ctx.transpose(gradOut, [0, ...spatialAxes, 1]), [-1, outChannels]);
-    const cut = (t: number): string => {
-      if (tapIsWhole(geo)) return xT;
-      const starts = tapStarts(t, geo);
-      return ctx.op('Slice', [xT, ctx.ints(starts), tapEnds(starts), ctx.ints(range(1, 1 + r)), ctx.ints(geo.strides)]);
-    };
-    if (im2col && kernelSize > 1) {
-      // [N, O..., K*C] -> [N*P, K*C]; dY'^T cols = [M, K*C] = [M, K, C] -> [M, C, K].
-      const cols = ctx.reshape(ctx.op('Concat', range(0, kernelSize).map(cut), { axis: 1 + r }), [-1, kernelSize * cg]);
-      const product = ctx.reshape(ctx.op('Gemm', [dyT, cols], { transA: 1 }), [outChannels, kernelSize, cg]);
-      return ctx.reshape(ctx.transpose(product, [0, 2, 1]), [outChannels, cg, ...geo.kernel]);
-    }
-    const taps = range(0, kernelSize).map((t) => ctx.op('Gemm', [dyT, ctx.reshape(cut(t), [-1, cg])], { transA: 1 }));
+    const taps = range(0, kernelSize).map((t) => ctx.op('Gemm', [dyT, ctx.reshape(tapSlice(xT, t, 1), [-1, cg])], { transA: 1 }));
     const stacked = kernelSize === 1 ? (taps[0] as string) : ctx.op('Concat', taps.map((t) => ctx.unsqueeze(t, [2])), { axis: 2 });
     return ctx.reshape(stacked, [outChannels, cg, ...geo.kernel]);
   }
   // X [N, G*Cg, S...] -> [N, G, Cg, S...] -> [G, N, S..., Cg]; dY -> [N, G, Mg, P] -> [G, Mg, N, P] -> [G, Mg, N*P].
   const xT = ctx.transpose(splitGroups(ctx, padded, paddedSpatial, group, cg, r), [1, 0, ...range(3, 3 + r), 2]);
   const dyT = ctx.reshape(ctx.transpose(ctx.reshape(gradOut, [0, group, mg, -1]), [1, 2, 0, 3]), [group, mg, -1]);
-  if (im2col && kernelSize > 1) {
-    // Taps side by side on the channel axis: [G, N, O..., K*Cg] -> [G, N*P, K*Cg]; the product
-    // [G, Mg, K*Cg] = [G, Mg, K, Cg] goes to [G, Mg, Cg, K].
-    const cols = ctx.op('Concat', range(0, kernelSize).map((t) => tapSlice(xT, t)), { axis: 2 + r });
-    const product = ctx.reshape(ctx.op('MatMul', [dyT, ctx.reshape(cols, [group, -1, kernelSize * cg])]), [group, mg, kernelSize, cg]);
-    return ctx.reshape(ctx.transpose(product, [0, 1, 3, 2]), [outChannels, cg, ...geo.kernel]);
-  }
-  const taps = range(0, kernelSize).map((t) => ctx.op('MatMul', [dyT, ctx.reshape(tapSlice(xT, t), [group, -1, cg])]));
+  const taps = range(0, kernelSize).map((t) => ctx.op('MatMul', [dyT, ctx.reshape(tapSlice(xT, t, 2), [group, -1, cg])]));
   const stacked = kernelSize === 1 ? (taps[0] as string) : ctx.op('Concat', taps.map((t) => ctx.unsqueeze(t, [3])), { axis: 3 });
   return ctx.reshape(stacked, [outChannels, cg, ...geo.kernel]);
 }
@@ -649,7 +633,27 @@ function lrnDenominator(ctx: Emitter, node: Node, x: string, rank: number, chann
   const p = lrnParams(node);
   const sumSq = channelWindowSum(ctx, ctx.mul(x, x), rank, channels, p.lo, p.hi);
   const s = ctx.add(ctx.scale(sumSq, p.alpha / p.size), ctx.constant(p.bias));
-  return { s, sPow: ctx.op('Pow', [s, ctx.constant(-p.beta)]) };
+  return { s, sPow: negativePower(ctx, s, p.beta) };
+}
+
+/**
+ * s^-beta. ORT's Pow calls std::pow per element (7-23 ms for googlenet-mini's norm2 at [64,96,14,14]);
+ * when beta is a multiple of 1/4 (0.75 in AlexNet, GoogLeNet and CaffeNet) it is a product of s^n,
+ * s^(1/2) = Sqrt(s) and s^(1/4) = Sqrt(Sqrt(s)) (vectorized kernels), then Reciprocal: s^-0.75 =
+ * 1 / (Sqrt(s) * Sqrt(Sqrt(s))). s >= bias > 0 here, and each step rounds once, so the result is within a
+ * few float ulps of Pow's.
+ */
+function negativePower(ctx: Emitter, s: string, beta: number): string {
+  const quarters = beta * 4;
+  if (activeForms.lrnPower === 'pow' || !Number.isInteger(quarters) || quarters <= 0 || quarters > 16) return ctx.op('Pow', [s, ctx.constant(-beta)]);
+  const factors: string[] = [];
+  for (let i = 0; i < Math.floor(quarters / 4); i++) factors.push(s);
+  const rest = quarters % 4;
+  const half = rest > 0 ? ctx.op('Sqrt', [s]) : undefined;
+  if (half && rest >= 2) factors.push(half);
+  if (half && rest % 2 === 1) factors.push(ctx.op('Sqrt', [half]));
+  const power = factors.slice(1).reduce((acc, f) => ctx.mul(acc, f), factors[0] as string);
+  return ctx.op('Reciprocal', [power]);
 }
 
 /**

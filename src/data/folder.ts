@@ -147,6 +147,8 @@ export interface FolderSourceOptions {
   onWarning?: (line: string) => void;
   /** Name of the option that gave the folder, for messages (default '--data'). */
   what?: string;
+  /** Where `classNames` came from, for messages (default 'the --classes file'). */
+  classesFrom?: string;
   /** The decoder (default the shared worker pool); tests count its calls. */
   decoder?: Decoder;
 }
@@ -181,7 +183,8 @@ export function folderSource(scan: FolderScan, options: FolderSourceOptions): Da
       const index = new Map(options.classNames.map((n, i) => [n, i]));
       const missing = scan.classes.filter((c) => !index.has(c));
       if (missing.length > 0) {
-        throw new RebirthError(`${what} ${scan.root}: class folder${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).map((m) => `'${m}'`).join(', ')} not among the ${options.classNames.length} class names given; add them to the --classes file or remove the folders`);
+        const from = options.classesFrom ?? 'the --classes file';
+        throw new RebirthError(`${what} ${scan.root}: class folder${missing.length > 1 ? 's' : ''} ${missing.slice(0, 5).map((m) => `'${m}'`).join(', ')} not among the ${options.classNames.length} classes of ${from}; add them there or remove the folders`);
       }
       const map = scan.classes.map((c) => index.get(c) ?? 0);
       labels = scan.folderLabels.map((l) => map[l] ?? 0);
@@ -276,7 +279,8 @@ class FolderSource implements DataSource {
       while (next < total && inflight.length < prefetch + 1) launch();
       while (inflight.length > 0) {
         const batch = await (inflight.shift() as Promise<Batch>);
-        yield batch;
+        // A batch whose files were all undecodable is left out: no consumer can use an empty batch.
+        if (batch.size > 0) yield batch;
         if (next < total) launch();
       }
     } finally {

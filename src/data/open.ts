@@ -11,7 +11,7 @@ import { inferTypes } from '../shapes/infer.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 import { classFolders, folderSource, scanImageFolder, splitFolders, type FolderScan } from './folder.js';
 import { npySource } from './npy-source.js';
-import { PRESETS, modelInputShape, readDataInfo, resolvePreprocess, type PreprocessSpec, type ResolvedPreprocess } from './preprocess.js';
+import { PRESETS, modelInputShape, preprocessKey, readDataInfo, resolvePreprocess, type PreprocessSpec, type ResolvedPreprocess } from './preprocess.js';
 import { headData, type Data } from './source.js';
 import { RebirthError } from '../errors.js';
 
@@ -35,6 +35,8 @@ export interface OpenDataOptions {
   onWarning?: (line: string) => void;
   /** The option naming the data, for messages (default '--data'). */
   what?: string;
+  /** Where `classNames` came from, for messages (default 'the --classes file'). */
+  classesFrom?: string;
 }
 
 /** What `openData` decided, beside the data itself: recorded in models trained on it. */
@@ -84,6 +86,9 @@ export function openData(spec: string | undefined, options: OpenDataOptions): Op
   if (spec === undefined || spec === 'fashion-mnist' || (isDir(spec) && hasIdx(spec))) {
     const dir = spec === undefined || spec === 'fashion-mnist' ? undefined : spec;
     const ds = loadFashionMnist({ split: options.split, ...(dir ? { dir } : {}), ...(limit ? { limit } : {}) });
+    if (options.preprocess && ds.preprocess && !sameAs(options.preprocess, ds.preprocess)) {
+      (options.onWarning ?? ((l: string) => process.stderr.write(`${l}\n`)))(`warning: --preprocess does not apply to Fashion-MNIST's IDX files (always pixel / 255); it applies to image folders and uint8 .npy arrays`);
+    }
     if (shape && shape.join('x') !== ds.shape.join('x')) {
       throw new RebirthError(`${what} ${spec ?? 'fashion-mnist'}: Fashion-MNIST images are 1x28x28 but the model takes ${shape.join('x')}; pass --data with images for this model`);
     }
@@ -120,6 +125,7 @@ export function openData(spec: string | undefined, options: OpenDataOptions): Op
   const data = folderSource(scan, {
     shape, preprocess: pre, what,
     ...(classNames ? { classNames } : {}),
+    ...(options.classNames ? { classesFrom: options.classesFrom ?? 'the --classes file' } : classNames ? { classesFrom: 'the model\'s recorded class names' } : {}),
     ...(options.workers !== undefined ? { workers: options.workers } : {}),
     ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
     ...(options.maxBadFraction !== undefined ? { maxBadFraction: options.maxBadFraction } : {}),
@@ -139,13 +145,26 @@ export function openData(spec: string | undefined, options: OpenDataOptions): Op
  */
 export function openTrainEval(spec: string | undefined, evalSpec: string | undefined, options: Omit<OpenDataOptions, 'split'>): { train: OpenedData; test: OpenedData } {
   const train = openData(spec, { ...options, split: 'train' });
-  const classNames = options.classNames ?? (train.kind === 'fashion-mnist' ? undefined : train.classNames);
-  const test = openData(evalSpec ?? spec, { ...options, split: 'test', ...(evalSpec ? { what: '--eval-data' } : {}), ...(classNames ? { classNames } : {}) });
+  const fromTraining = !options.classNames && train.kind !== 'fashion-mnist' && train.classNames !== undefined;
+  const classNames = options.classNames ?? (fromTraining ? train.classNames : undefined);
+  const test = openData(evalSpec ?? spec, {
+    ...options, split: 'test', ...(evalSpec ? { what: '--eval-data' } : {}), ...(classNames ? { classNames } : {}),
+    ...(fromTraining ? { classesFrom: `the training data (${train.folder ?? spec})` } : {}),
+  });
   const onWarning = options.onWarning ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (!evalSpec && (train.kind === 'folder' || train.kind === 'flat-folder' || train.kind === 'npy')) {
     onWarning(`warning: ${spec} has no train/ and val/ split and no --eval-data was given: accuracy is measured on the training images`);
   }
   return { train, test };
+}
+
+/** Whether `spec` resolves to `resolved` (a spec that cannot resolve for its shape is not the same). */
+function sameAs(spec: PreprocessSpec, resolved: ResolvedPreprocess): boolean {
+  try {
+    return preprocessKey(resolvePreprocess(spec, [resolved.channels, ...resolved.crop])) === preprocessKey(resolved);
+  } catch {
+    return false;
+  }
 }
 
 /** The preprocessing resolved for `shape` (which must be known for images). */

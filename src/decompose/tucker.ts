@@ -65,6 +65,12 @@ export interface TuckerOptions {
   minGain?: number;
   /** Cap on paired rounds per keep/leave decision (default 30), and timed rounds of the `latency` rule's grid (default 25). */
   runs?: number;
+  /**
+   * The keep/leave decision of one layer, in place of decideLayer on `backend`: a runtime plan (src/plan)
+   * measures on its own target (the browser, say) with the same rule. Gets the one-layer models and the
+   * layer's input shape.
+   */
+  decideLayer?: (before: Model, after: Model, inputShape: number[]) => Promise<FasterDecision>;
 }
 
 export interface TuckerLayer {
@@ -233,9 +239,11 @@ export async function tuckerDecompose(model: Model, options: TuckerOptions): Pro
         report.reason = 'input shape unknown, cannot measure latency (give the model static input shapes or pass measure: false)';
         continue;
       }
-      const d = await decideLayer(singleLayer(layer, undefined, opset), singleLayer(layer, factors, opset), layer.inShape, {
-        backend, minGain, ...(options.runs !== undefined ? { maxRounds: options.runs } : {}),
-      });
+      const d = options.decideLayer
+        ? await options.decideLayer(singleLayer(layer, undefined, opset), singleLayer(layer, factors, opset), layer.inShape)
+        : await decideLayer(singleLayer(layer, undefined, opset), singleLayer(layer, factors, opset), layer.inShape, {
+          backend, minGain, ...(options.runs !== undefined ? { maxRounds: options.runs } : {}),
+        });
       Object.assign(report, {
         latencyBefore: d.baselineMs, latencyAfter: d.candidateMs,
         speedup: { keep: d.keep, ratio: d.ratio, interval: d.interval, confidence: d.confidence, rounds: d.rounds, clock: d.clock },

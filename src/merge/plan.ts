@@ -47,7 +47,15 @@ export interface MergeOptions extends StreamlineOptions, BranchOptions {
   init?: InitMethod;
   /** Seed of the Xavier draws. Default 0. */
   seed?: number;
+  /**
+   * Per-candidate streamline and branch options, by candidate name, over the ones above: a runtime plan
+   * (src/plan) chooses the kernel mode or the reducer widths of each block separately.
+   */
+  perCandidate?: Readonly<Record<string, CandidateOverrides>>;
 }
+
+/** The options a runtime plan may choose per candidate. */
+export type CandidateOverrides = Pick<StreamlineOptions & BranchOptions, 'kernel' | 'reducerRatio' | 'reducer5Ratio' | 'layout'>;
 
 export interface Refusal {
   name: string;
@@ -116,6 +124,13 @@ function checkOptions(options: MergeOptions): void {
   };
   ratio('reducerRatio', options.reducerRatio);
   ratio('reducer5Ratio', options.reducer5Ratio);
+  for (const [name, o] of Object.entries(options.perCandidate ?? {})) {
+    ratio(`perCandidate['${name}'].reducerRatio`, o.reducerRatio);
+    ratio(`perCandidate['${name}'].reducer5Ratio`, o.reducer5Ratio);
+    if (o.kernel !== undefined && o.kernel !== 'cover' && o.kernel !== 'keep') {
+      throw new RebirthError(`option perCandidate['${name}'].kernel must be 'cover' or 'keep', got '${String(o.kernel)}'`);
+    }
+  }
   if (options.init !== undefined && options.init !== 'xavier' && options.init !== 'inherit') {
     throw new RebirthError(`option init must be 'xavier' or 'inherit', got '${String(options.init)}'`);
   }
@@ -156,6 +171,9 @@ function findMatches(view: GraphView, options: MergeOptions): { matches: Match[]
       if (fire !== null) m = doFire ? fire : null;
       else if (doBranch) m = matchInception(view, node, options);
     }
+    // A candidate with its own options is matched again with them: the geometry and widths are fixed at match time.
+    const own = m !== null && typeof m !== 'string' && m.kind !== 'fire' ? options.perCandidate?.[m.name] : undefined;
+    if (own) m = m !== null && typeof m !== 'string' && m.kind === 'streamline' ? matchStreamline(view, node, { ...options, ...own }) : matchInception(view, node, { ...options, ...own });
     if (m === null) continue;
     const nodeName = node.name || node.outputs[0] || node.opType;
     if (typeof m === 'string') {

@@ -69,6 +69,8 @@ export interface RetrainOptions {
   /** Checkpoint file of the retraining ('paper': one per step, `FILE.<step>`). */
   checkpoint?: string;
   onStep?: (step: RetrainStep) => void;
+  /** After every retraining epoch (its loss and test top-1): long runs report as they go. */
+  onEpoch?: (stats: EpochStats) => void;
 }
 
 export interface RetrainStep {
@@ -174,5 +176,6 @@ function retrain(model: Model, teacher: Model, options: RetrainOptions, layers: 
     ...(options.temperature ? { temperature: options.temperature } : {}),
     weights: { blocks: 0, ...options.weights },
     ...(checkpoint ? { checkpoint } : {}),
+    ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
   });
 }

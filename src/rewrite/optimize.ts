@@ -32,7 +32,7 @@ export interface Decision {
 
 /**
  * How the default decide measures a candidate: decideFaster (src/runtime/decide.ts), paired interleaved
- * rounds until a bootstrap interval of the speed-up settles the question, at most `maxRounds`.
+ * rounds until a distribution-free interval of the median speed-up settles the question, at most `maxRounds`.
  */
 export interface MeasureOptions extends DecideOptions {
   /** Cap on paired rounds; kept as an alias of `maxRounds` (default 30). */
@@ -149,7 +149,6 @@ export async function optimizeModel(input: Model, options: OptimizeOptions = {})
         ...m, backend, threads: options.threads ?? 1, optLevel: 'all', feeds,
         ...(m.minSpeedup !== undefined && m.minGain === undefined ? { minGain: m.minSpeedup } : {}),
         ...(m.runs !== undefined && m.maxRounds === undefined ? { maxRounds: m.runs } : {}),
-        seed: m.seed ?? options.seed ?? 0,
       });
       decisions.push({
         rule: c.rule, node: c.node, accepted: d.keep, beforeMs: d.baselineMs, afterMs: d.candidateMs,

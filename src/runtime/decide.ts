@@ -7,12 +7,15 @@
  * - Paired, interleaved rounds (InterleavedTimer: each round runs both models, order alternating), so
  *   load that drifts during the measurement hits both members of a pair alike; the statistic is the
  *   per-round log ratio d_i = ln(a_i / b_i), not two separate medians.
- * - The estimate is the midmean (25%-trimmed mean) of d: a preemption that lands in one run of a pair
- *   makes that d an outlier, and up to a quarter of such rounds on either side leave it unmoved, while
- *   with clean rounds it is nearly as efficient as the mean (the median, robust to more, needs more
- *   rounds for the same width, and its bootstrap distribution is lumpy at 10-20 rounds).
- * - Its uncertainty comes from a percentile bootstrap over rounds (pairs resampled together, seeded,
- *   so the same times give the same decision).
+ * - The estimate is the median of d, and its interval the distribution-free one for a median: the
+ *   order statistics d_(k) and d_(n+1-k), with k the largest count for which a Binomial(n, 1/2) falls
+ *   below k with probability at most (1 - confidence) / 2 (the sign test inverted). For independent
+ *   rounds whose d is as likely above as below the true median, its coverage is at least `confidence`
+ *   whatever the distribution of d, however heavy its tails. That is the point: on a loaded machine a
+ *   preempted run makes its round's d an outlier of any size, and a percentile bootstrap of a trimmed
+ *   mean, tried first, then kept identical copies 5-12% of the time (A/A runs at load average ~20 on 2
+ *   cores, bench/aa-decisions.ts) with intervals like 1.04-32x from 10 rounds: a bootstrap's coverage is
+ *   asymptotic, and 10-30 heavy-tailed rounds are far from it.
  * - Keep only when the interval excludes 1 from above AND the estimate is at least 1 + minGain: the
  *   interval says the gain is real, minGain that it is worth a change of the graph.
  * - Adaptive rounds: `minRounds`, then `step` more at a time up to `maxRounds`, stopping as soon as the
@@ -29,7 +32,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RebirthError } from '../errors.js';
-import { Random } from '../util/random.js';
 import { chooseClock, InterleavedTimer, type Clock, type LatencyOptions, type RoundTimes } from './timing.js';
 import { quantile } from './profile.js';
 
@@ -48,16 +50,12 @@ export interface DecideOptions {
   maxRounds?: number;
   /** Rounds added per further look (default `minRounds`). */
   step?: number;
-  /** Bootstrap resamples (default 2000). */
-  resamples?: number;
-  /** Seed of the bootstrap (default 0). */
-  seed?: number;
   /** 'auto' (default): wall time unless contaminated by waiting for a core, then CPU time (chooseClock). */
   clock?: Clock | 'auto';
 }
 
 export interface RatioInterval {
-  /** Speed-up of b over a: exp(midmean of ln(a_i / b_i)); above 1, b is faster. */
+  /** Speed-up of b over a: exp(median of ln(a_i / b_i)); above 1, b is faster. */
   ratio: number;
   interval: [number, number];
   confidence: number;
@@ -84,8 +82,6 @@ interface Resolved {
   minRounds: number;
   maxRounds: number;
   step: number;
-  resamples: number;
-  seed: number;
   clock: Clock | 'auto';
 }
 
@@ -95,13 +91,12 @@ export function resolveDecideOptions(options: DecideOptions = {}): Resolved {
   const maxRounds = options.maxRounds ?? 30;
   const minRounds = Math.min(options.minRounds ?? 10, maxRounds);
   const step = options.step ?? minRounds;
-  const resamples = options.resamples ?? 2000;
   if (!(confidence > 0 && confidence < 1)) throw new RebirthError(`option confidence must be in (0, 1), got ${confidence}`);
   if (!(minGain >= 0 && minGain < 1)) throw new RebirthError(`option minGain must be in [0, 1), got ${minGain}`);
-  for (const [name, v, least] of [['maxRounds', maxRounds, 3], ['minRounds', minRounds, 3], ['step', step, 1], ['resamples', resamples, 100]] as const) {
+  for (const [name, v, least] of [['maxRounds', maxRounds, 3], ['minRounds', minRounds, 3], ['step', step, 1]] as const) {
     if (!Number.isInteger(v) || v < least) throw new RebirthError(`option ${name} must be an integer >= ${least}, got ${v}`);
   }
-  return { confidence, minGain, minRounds, maxRounds, step, resamples, seed: options.seed ?? 0, clock: options.clock ?? 'auto' };
+  return { confidence, minGain, minRounds, maxRounds, step, clock: options.clock ?? 'auto' };
 }
 
 /** Looks the adaptive rule takes at most: the first after minRounds, then one per step up to the cap. */
@@ -109,20 +104,30 @@ export function plannedLooks(o: Pick<Resolved, 'minRounds' | 'maxRounds' | 'step
   return 1 + Math.ceil((o.maxRounds - o.minRounds) / o.step);
 }
 
-/** Mean of the middle half of sorted values (the interquartile mean); plain mean below 4 values. */
-export function midmean(sorted: ArrayLike<number>): number {
-  const n = sorted.length;
-  const cut = Math.floor(n / 4);
-  let s = 0;
-  for (let i = cut; i < n - cut; i++) s += sorted[i] as number;
-  return s / (n - 2 * cut);
+/**
+ * The largest k >= 1 with P(Binomial(n, 1/2) <= k - 1) <= alpha, or 0 when even k = 1 is too likely
+ * (n too small for that confidence: with 5 rounds, all five on one side happens 1 time in 32). The
+ * pmf is accumulated in log space so that large n does not underflow 2^-n.
+ */
+export function signTestRank(n: number, alpha: number): number {
+  let logPmf = -n * Math.LN2;
+  let cdf = 0;
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    cdf += Math.exp(logPmf);
+    if (cdf > alpha) break;
+    k = i + 1;
+    logPmf += Math.log(n - i) - Math.log(i + 1);
+  }
+  return Math.min(k, Math.floor((n + 1) / 2));
 }
 
 /**
- * The paired speed-up of b over a and its percentile-bootstrap interval at `confidence`: rounds are
- * resampled as pairs, the midmean of the log ratios taken per resample.
+ * The paired speed-up of b over a (exp of the median of ln(a_i / b_i)) and its distribution-free
+ * interval at `confidence`: [d_(k), d_(n+1-k)] with k from signTestRank. With too few rounds for the
+ * confidence asked, the interval is [0, inf): it excludes nothing.
  */
-export function pairedInterval(a: readonly number[], b: readonly number[], options: { confidence?: number; resamples?: number; seed?: number } = {}): RatioInterval {
+export function pairedInterval(a: readonly number[], b: readonly number[], options: { confidence?: number } = {}): RatioInterval {
   const confidence = options.confidence ?? 0.95;
   const d: number[] = [];
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
@@ -130,37 +135,11 @@ export function pairedInterval(a: readonly number[], b: readonly number[], optio
     if (Number.isFinite(v)) d.push(v);
   }
   if (d.length < 3) throw new RebirthError(`a paired interval needs at least 3 rounds with positive times, got ${d.length}; time more rounds`);
-  const sorted = [...d].sort((x, y) => x - y);
-  const estimate = midmean(sorted);
-  const rng = new Random(options.seed ?? 0);
-  const resamples = options.resamples ?? 2000;
-  const boot = new Float64Array(resamples);
-  // A resample is a multiset of the sorted values: draw counts per index, then walk the sorted values
-  // once, skipping the first and last quarter of the draws. O(n) per resample instead of a sort.
-  const n = sorted.length;
-  const cut = Math.floor(n / 4);
-  const counts = new Int32Array(n);
-  for (let r = 0; r < resamples; r++) {
-    counts.fill(0);
-    for (let i = 0; i < n; i++) {
-      const k = rng.nextInt(n);
-      counts[k] = (counts[k] as number) + 1;
-    }
-    let seen = 0;
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const c = counts[i] as number;
-      if (c === 0) continue;
-      const take = Math.min(seen + c, n - cut) - Math.max(seen, cut);
-      if (take > 0) sum += take * (sorted[i] as number);
-      seen += c;
-    }
-    boot[r] = sum / (n - 2 * cut);
-  }
-  boot.sort();
-  const tail = (1 - confidence) / 2;
-  const bs = Array.from(boot);
-  return { ratio: Math.exp(estimate), interval: [Math.exp(quantile(bs, tail)), Math.exp(quantile(bs, 1 - tail))], confidence };
+  d.sort((x, y) => x - y);
+  const n = d.length;
+  const k = signTestRank(n, (1 - confidence) / 2);
+  const interval: [number, number] = k === 0 ? [0, Infinity] : [Math.exp(d[k - 1] as number), Math.exp(d[n - k] as number)];
+  return { ratio: Math.exp(quantile(d, 0.5)), interval, confidence };
 }
 
 export type Verdict = 'keep' | 'leave' | 'open';
@@ -169,11 +148,11 @@ export type Verdict = 'keep' | 'leave' | 'open';
  * One look of the rule at paired times (a: baseline, b: candidate, one clock). `final` marks the last
  * look: an open comparison is then left.
  */
-export function judge(a: readonly number[], b: readonly number[], options: DecideOptions & { final: boolean; look?: number }): RatioInterval & { verdict: Verdict; why: string } {
+export function judge(a: readonly number[], b: readonly number[], options: DecideOptions & { final: boolean }): RatioInterval & { verdict: Verdict; why: string } {
   const o = resolveDecideOptions(options);
   const looks = plannedLooks(o);
   const perLook = 1 - (1 - o.confidence) / looks;
-  const r = pairedInterval(a, b, { confidence: perLook, resamples: o.resamples, seed: o.seed + (options.look ?? 0) });
+  const r = pairedInterval(a, b, { confidence: perLook });
   const [lo, hi] = r.interval;
   const need = 1 + o.minGain;
   if (lo > 1 && r.ratio >= need) return { ...r, verdict: 'keep', why: 'faster' };
@@ -206,7 +185,7 @@ export async function decideAdaptive(sample: (rounds: number) => Promise<RoundTi
     const clock: Clock = o.clock === 'auto' ? chooseClock(times, options.threads ?? 1) : o.clock;
     const a = times[clock][0] as number[];
     const b = times[clock][1] as number[];
-    const j = judge(a, b, { ...options, final, look });
+    const j = judge(a, b, { ...options, final });
     look++;
     if (j.verdict !== 'open') {
       const keep = j.verdict === 'keep';

@@ -62,6 +62,8 @@ export interface FinetuneOptions {
    */
   logitCache?: string | false;
   onWarning?: (line: string) => void;
+  /** Called after every epoch (after its evaluation). */
+  onEpoch?: TrainOptions['onEpoch'];
 }
 
 /** Train `model` in place (its initializers are updated to the best epoch's weights). */
@@ -132,6 +134,7 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
       ...(options.test ? { evalData: options.test } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       ...(batchFeeds ? { batchFeeds } : {}),
+      ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
     });
   } finally {
     cache?.cache.close();

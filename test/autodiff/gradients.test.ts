@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import { DataType } from '../../src/ir/tensor.js';
 import { check, type CheckOptions, type InputSpec } from './gradcheck.js';
+import type { WindowGradForms } from '../../src/autodiff/window.js';
 
 type Inputs = (number[] | InputSpec | null)[];
 
@@ -63,41 +64,70 @@ gc('axis 1 of 3-D', 'Softmax', { axis: 1 }, [[2, 4, 3]]);
 gc('last axis', 'Softmax', {}, [[3, 5]]);
 gc('last axis', 'LogSoftmax', {}, [[3, 5]]);
 
+// Conv, ConvTranspose and MaxPool: every case under each gradient formulation of src/autodiff/window.ts
+// (the defaults, the alternatives kept for comparisons, and the forms before issue 13), so a form can be
+// switched by changing DEFAULT_WINDOW_GRAD_FORMS without losing coverage.
+type Case = [title: string, attrs: Parameters<typeof check>[1], inputs: Inputs];
+function gcForms(op: string, cases: readonly Case[], variants: readonly [string, Partial<WindowGradForms>][]): void {
+  for (const [label, forms] of variants) for (const [title, attrs, inputs] of cases) gc(`${title} [${label}]`, op, attrs, inputs, { forms });
+}
+const OLD_FORMS: Partial<WindowGradForms> = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow' };
+
 // Conv: strides, pads (incl. (in + pads - k) % s != 0), dilations, groups, depthwise, auto_pad, ranks.
-gc('3x3 pad 1', 'Conv', { pads: [1, 1, 1, 1] }, [[2, 3, 5, 5], [4, 3, 3, 3], [4]]);
-gc('stride 2, odd size 7, pad 1', 'Conv', { strides: [2, 2], pads: [1, 1, 1, 1] }, [[2, 3, 7, 7], [4, 3, 3, 3], [4]]);
-gc('stride 2, (8+2-3)%2=1: the end pad row is never read', 'Conv', { strides: [2, 2], pads: [1, 1, 1, 1] }, [[2, 2, 8, 8], [3, 2, 3, 3], [3]]);
-gc('stride 3, asymmetric pads, no bias', 'Conv', { strides: [3, 2], pads: [0, 1, 2, 0] }, [[2, 2, 8, 7], [3, 2, 3, 2]]);
-gc('stride 2 with 5x5 kernel and pad 2 (googlenet stem)', 'Conv', { strides: [2, 2], pads: [2, 2, 2, 2] }, [[1, 2, 9, 9], [2, 2, 5, 5], [2]]);
-gc('dilation 2', 'Conv', { dilations: [2, 2], pads: [2, 2, 2, 2] }, [[2, 2, 7, 6], [3, 2, 3, 3], [3]]);
-gc('dilation 2 and stride 2', 'Conv', { dilations: [2, 1], strides: [2, 2], pads: [1, 0, 2, 1] }, [[2, 2, 9, 8], [3, 2, 3, 2], [3]]);
-gc('groups 2', 'Conv', { group: 2, pads: [1, 1, 1, 1] }, [[2, 4, 5, 5], [6, 2, 3, 3], [6]]);
-gc('groups 2, stride 2, dilation', 'Conv', { group: 2, strides: [2, 2], dilations: [2, 1] }, [[2, 4, 9, 8], [6, 2, 3, 2], [6]]);
-gc('depthwise', 'Conv', { group: 4, pads: [1, 1, 1, 1], strides: [2, 2] }, [[2, 4, 7, 7], [4, 1, 3, 3], [4]]);
-gc('depthwise multiplier 2', 'Conv', { group: 3, pads: [1, 1, 1, 1] }, [[2, 3, 5, 5], [6, 1, 3, 3], [6]]);
-gc('1x1', 'Conv', {}, [[2, 5, 4, 4], [3, 5, 1, 1], [3]]);
-gc('auto_pad SAME_UPPER stride 2', 'Conv', { auto_pad: 'SAME_UPPER', strides: [2, 2] }, [[2, 2, 7, 6], [3, 2, 3, 2], [3]]);
-gc('auto_pad SAME_LOWER', 'Conv', { auto_pad: 'SAME_LOWER' }, [[2, 2, 5, 5], [3, 2, 2, 2], [3]]);
-gc('auto_pad VALID stride 2', 'Conv', { auto_pad: 'VALID', strides: [2, 2] }, [[2, 2, 6, 6], [2, 2, 3, 3], [2]]);
-gc('1-D, stride 2', 'Conv', { strides: [2], pads: [1, 0] }, [[2, 3, 9], [4, 3, 3], [4]]);
-gc('3-D', 'Conv', { pads: [1, 0, 1, 0, 1, 0], strides: [1, 2, 1] }, [[1, 2, 3, 5, 4], [2, 2, 2, 3, 2], [2]]);
-
+// Stride-1 cases take dX as a plain Conv with the flipped kernel under 'conv' (and under 'auto' where
+// out <= in channels per group, or 1x1); strided ones and pads wider than the kernel extent fall back to
 // ConvTranspose.
-gc('stride 2, pad 1, output_padding 1', 'ConvTranspose', { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, [[2, 3, 4, 4], [3, 2, 3, 3], [2]]);
-gc('groups 2, dilation 2', 'ConvTranspose', { group: 2, dilations: [2, 2], pads: [1, 0, 0, 1] }, [[2, 4, 3, 4], [4, 3, 3, 2], [6]]);
-gc('output_shape', 'ConvTranspose', { strides: [2, 2], output_shape: [8, 7] }, [[1, 2, 4, 4], [2, 3, 3, 3], [3]]);
-gc('auto_pad SAME_UPPER', 'ConvTranspose', { strides: [2, 2], auto_pad: 'SAME_UPPER' }, [[1, 2, 3, 3], [2, 2, 3, 3]]);
-gc('stride 3, kernel 2 (gaps in the output)', 'ConvTranspose', { strides: [3, 3] }, [[2, 2, 3, 3], [2, 2, 2, 2], [2]]);
+gcForms('Conv', [
+  ['3x3 pad 1', { pads: [1, 1, 1, 1] }, [[2, 3, 5, 5], [4, 3, 3, 3], [4]]],
+  ['3x3 pad 1, out <= in channels', { pads: [1, 1, 1, 1] }, [[2, 4, 5, 5], [3, 4, 3, 3], [3]]],
+  ['stride 2, odd size 7, pad 1', { strides: [2, 2], pads: [1, 1, 1, 1] }, [[2, 3, 7, 7], [4, 3, 3, 3], [4]]],
+  ['stride 2, (8+2-3)%2=1: the end pad row is never read', { strides: [2, 2], pads: [1, 1, 1, 1] }, [[2, 2, 8, 8], [3, 2, 3, 3], [3]]],
+  ['stride 3, asymmetric pads, no bias', { strides: [3, 2], pads: [0, 1, 2, 0] }, [[2, 2, 8, 7], [3, 2, 3, 2]]],
+  ['stride 2 with 5x5 kernel and pad 2 (googlenet stem)', { strides: [2, 2], pads: [2, 2, 2, 2] }, [[1, 2, 9, 9], [2, 2, 5, 5], [2]]],
+  ['5x5 pad 2', { pads: [2, 2, 2, 2] }, [[2, 3, 6, 6], [3, 3, 5, 5], [3]]],
+  ['dilation 2', { dilations: [2, 2], pads: [2, 2, 2, 2] }, [[2, 2, 7, 6], [3, 2, 3, 3], [3]]],
+  ['dilation 2, asymmetric pads, stride 1', { dilations: [2, 1], pads: [0, 1, 2, 0] }, [[2, 3, 7, 6], [2, 3, 3, 2], [2]]],
+  ['pads wider than the kernel extent', { pads: [3, 0, 1, 2] }, [[2, 2, 5, 5], [2, 2, 3, 2], [2]]],
+  ['dilation 2 and stride 2', { dilations: [2, 1], strides: [2, 2], pads: [1, 0, 2, 1] }, [[2, 2, 9, 8], [3, 2, 3, 2], [3]]],
+  ['groups 2', { group: 2, pads: [1, 1, 1, 1] }, [[2, 4, 5, 5], [6, 2, 3, 3], [6]]],
+  ['groups 2, asymmetric pads, out <= in channels', { group: 2, pads: [1, 0, 0, 1] }, [[2, 4, 5, 5], [4, 2, 3, 2], [4]]],
+  ['groups 2, 1x1', { group: 2 }, [[2, 4, 3, 3], [6, 2, 1, 1], [6]]],
+  ['groups 2, stride 2, dilation', { group: 2, strides: [2, 2], dilations: [2, 1] }, [[2, 4, 9, 8], [6, 2, 3, 2], [6]]],
+  ['depthwise', { group: 4, pads: [1, 1, 1, 1], strides: [2, 2] }, [[2, 4, 7, 7], [4, 1, 3, 3], [4]]],
+  ['depthwise multiplier 2', { group: 3, pads: [1, 1, 1, 1] }, [[2, 3, 5, 5], [6, 1, 3, 3], [6]]],
+  ['1x1', {}, [[2, 5, 4, 4], [3, 5, 1, 1], [3]]],
+  ['auto_pad SAME_UPPER stride 2', { auto_pad: 'SAME_UPPER', strides: [2, 2] }, [[2, 2, 7, 6], [3, 2, 3, 2], [3]]],
+  ['auto_pad SAME_LOWER', { auto_pad: 'SAME_LOWER' }, [[2, 2, 5, 5], [3, 2, 2, 2], [3]]],
+  ['auto_pad VALID stride 2', { auto_pad: 'VALID', strides: [2, 2] }, [[2, 2, 6, 6], [2, 2, 3, 3], [2]]],
+  ['1-D, stride 2', { strides: [2], pads: [1, 0] }, [[2, 3, 9], [4, 3, 3], [4]]],
+  ['1-D, stride 1, dilation 2', { dilations: [2], pads: [2, 1] }, [[2, 3, 9], [3, 3, 3], [3]]],
+  ['3-D', { pads: [1, 0, 1, 0, 1, 0], strides: [1, 2, 1] }, [[1, 2, 3, 5, 4], [2, 2, 2, 3, 2], [2]]],
+  ['3-D, stride 1', { pads: [1, 0, 1, 0, 1, 0] }, [[1, 2, 3, 5, 4], [2, 2, 2, 3, 2], [2]]],
+], [['default', {}], ['dX always Conv', { convInput: 'conv' }], ['before issue 13', OLD_FORMS]]);
 
-// Pooling (max pooling on tie-free inputs).
-gc('3x3 stride 2 ceil_mode, overlapping', 'MaxPool', { kernel_shape: [3, 3], strides: [2, 2], ceil_mode: 1 }, [{ dims: [2, 3, 6, 6], domain: 'distinct' }]);
-gc('3x3 stride 2 pads 1 ceil_mode', 'MaxPool', { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 }, [{ dims: [2, 2, 7, 6], domain: 'distinct' }]);
-gc('2x2 stride 2', 'MaxPool', { kernel_shape: [2, 2], strides: [2, 2] }, [{ dims: [2, 2, 4, 5], domain: 'distinct' }]);
-gc('3x3 stride 1 pads 1 (googlenet inception branch)', 'MaxPool', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, [{ dims: [2, 2, 5, 5], domain: 'distinct' }]);
-gc('dilations 2, asymmetric pads', 'MaxPool', { kernel_shape: [2, 2], dilations: [2, 2], pads: [0, 1, 1, 0] }, [{ dims: [1, 2, 6, 6], domain: 'distinct' }]);
-gc('storage_order 1 with Indices output', 'MaxPool', { kernel_shape: [2, 2], storage_order: 1 }, [{ dims: [1, 2, 4, 3], domain: 'distinct' }]);
-gc('1-D', 'MaxPool', { kernel_shape: [3], strides: [2] }, [{ dims: [2, 2, 9], domain: 'distinct' }]);
-gc('5x5 stride 2 pads 2 ceil_mode', 'MaxPool', { kernel_shape: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2], ceil_mode: 1 }, [{ dims: [2, 2, 8, 7], domain: 'distinct' }]);
+// ConvTranspose (its dW is the Conv dW routine with roles swapped).
+gcForms('ConvTranspose', [
+  ['stride 2, pad 1, output_padding 1', { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, [[2, 3, 4, 4], [3, 2, 3, 3], [2]]],
+  ['groups 2, dilation 2', { group: 2, dilations: [2, 2], pads: [1, 0, 0, 1] }, [[2, 4, 3, 4], [4, 3, 3, 2], [6]]],
+  ['output_shape', { strides: [2, 2], output_shape: [8, 7] }, [[1, 2, 4, 4], [2, 3, 3, 3], [3]]],
+  ['auto_pad SAME_UPPER', { strides: [2, 2], auto_pad: 'SAME_UPPER' }, [[1, 2, 3, 3], [2, 2, 3, 3]]],
+  ['stride 3, kernel 2 (gaps in the output)', { strides: [3, 3] }, [[2, 2, 3, 3], [2, 2, 2, 2], [2]]],
+], [['default', {}], ['before issue 13', OLD_FORMS]]);
+
+// Pooling (max pooling on tie-free inputs here; ties are checked against ORT's Indices in
+// training-graph.test.ts).
+gcForms('MaxPool', [
+  ['3x3 stride 2 ceil_mode, overlapping', { kernel_shape: [3, 3], strides: [2, 2], ceil_mode: 1 }, [{ dims: [2, 3, 6, 6], domain: 'distinct' }]],
+  ['3x3 stride 2 pads 1 ceil_mode', { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 }, [{ dims: [2, 2, 7, 6], domain: 'distinct' }]],
+  ['2x2 stride 2', { kernel_shape: [2, 2], strides: [2, 2] }, [{ dims: [2, 2, 4, 5], domain: 'distinct' }]],
+  ['3x3 stride 1 pads 1 (googlenet inception branch)', { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, [{ dims: [2, 2, 5, 5], domain: 'distinct' }]],
+  ['dilations 2, asymmetric pads', { kernel_shape: [2, 2], dilations: [2, 2], pads: [0, 1, 1, 0] }, [{ dims: [1, 2, 6, 6], domain: 'distinct' }]],
+  ['storage_order 1 with Indices output', { kernel_shape: [2, 2], storage_order: 1 }, [{ dims: [1, 2, 4, 3], domain: 'distinct' }]],
+  ['1-D', { kernel_shape: [3], strides: [2] }, [{ dims: [2, 2, 9], domain: 'distinct' }]],
+  ['5x5 stride 2 pads 2 ceil_mode', { kernel_shape: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2], ceil_mode: 1 }, [{ dims: [2, 2, 8, 7], domain: 'distinct' }]],
+  ['3-D, strides and asymmetric pads', { kernel_shape: [2, 2, 2], strides: [1, 2, 1], pads: [0, 1, 0, 1, 0, 0] }, [{ dims: [1, 2, 3, 5, 4], domain: 'distinct' }]],
+  ['auto_pad SAME_UPPER stride 2', { kernel_shape: [3, 2], strides: [2, 2], auto_pad: 'SAME_UPPER' }, [{ dims: [2, 2, 7, 6], domain: 'distinct' }]],
+], [['default', {}], ['argmax', { maxPool: 'argmax' }]]);
 gc('count_include_pad 0, ceil_mode, pads', 'AveragePool', { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1 }, [[2, 2, 6, 7]]);
 gc('count_include_pad 1, ceil_mode, pads', 'AveragePool', { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1, count_include_pad: 1 }, [[2, 2, 6, 7]]);
 gc('count_include_pad 1, ceil_mode, last window clipped by the end pad', 'AveragePool', { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1, count_include_pad: 1 }, [[1, 2, 6, 6]]);
@@ -107,10 +137,15 @@ gc('5x5 stride 3 (googlenet aux head)', 'AveragePool', { kernel_shape: [5, 5], s
 gc('asymmetric pads, count_include_pad 0', 'AveragePool', { kernel_shape: [3, 2], pads: [0, 1, 2, 0] }, [[2, 2, 5, 4]]);
 gc('', 'GlobalAveragePool', {}, [[2, 3, 4, 5]]);
 
-// LRN (ORT only runs odd sizes, so the mirrored window of even sizes cannot be checked here).
-gc('size 5', 'LRN', { size: 5, alpha: 0.01, beta: 0.75, bias: { float: 1 } }, [[2, 7, 3, 3]]);
-gc('size 3, strong alpha', 'LRN', { size: 3, alpha: 0.5, beta: 0.6, bias: { float: 2 } }, [[2, 6, 2, 3]]);
-gc('size 3, googlenet constants', 'LRN', { size: 3, alpha: 0.0001, beta: 0.75, bias: { float: 1 } }, [[1, 4, 3, 3]]);
+// LRN (ORT only runs odd sizes, so the mirrored window of even sizes cannot be checked here). beta 0.75,
+// 0.5 and 1.25 take the Sqrt/Reciprocal form of s^-beta, 0.6 keeps Pow.
+gcForms('LRN', [
+  ['size 5', { size: 5, alpha: 0.01, beta: 0.75, bias: { float: 1 } }, [[2, 7, 3, 3]]],
+  ['size 3, strong alpha', { size: 3, alpha: 0.5, beta: 0.6, bias: { float: 2 } }, [[2, 6, 2, 3]]],
+  ['size 3, googlenet constants', { size: 3, alpha: 0.0001, beta: 0.75, bias: { float: 1 } }, [[1, 4, 3, 3]]],
+  ['size 3, beta 0.5', { size: 3, alpha: 0.3, beta: 0.5, bias: { float: 1 } }, [[2, 5, 2, 2]]],
+  ['size 5, beta 1.25', { size: 5, alpha: 0.3, beta: 1.25, bias: { float: 1.5 } }, [[2, 6, 2, 2]]],
+], [['default', {}], ['Pow', { lrnPower: 'pow' }]]);
 
 // BatchNormalization.
 const bnStats = (c: number): InputSpec[] => [fixed([c], new Array<number>(c).fill(0.1), DataType.FLOAT), fixed([c], new Array<number>(c).fill(1.5), DataType.FLOAT)];

@@ -13,6 +13,7 @@ import { GraphBuilder, modelOf } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { buildTrainingGraph, type LossSpec } from '../../src/autodiff/training-graph.js';
+import { withWindowGradForms, type WindowGradForms } from '../../src/autodiff/window.js';
 
 interface Entry { dims: number[]; data: number[] }
 interface Fixture {
@@ -97,9 +98,9 @@ function relError(actual: ArrayLike<number>, expected: readonly number[], floor 
   return err / Math.max(scale, floor);
 }
 
-async function compare(f: Fixture, model: Model, loss: LossSpec | LossSpec[], extraFeeds: Record<string, ort.Tensor>): Promise<void> {
+async function compare(f: Fixture, model: Model, loss: LossSpec | LossSpec[], extraFeeds: Record<string, ort.Tensor>, forms: Partial<WindowGradForms>): Promise<void> {
   const trainable = Object.keys(f.params);
-  const tg = buildTrainingGraph(model, { loss, trainable, runningVariance: 'unbiased' });
+  const tg = withWindowGradForms(forms, () => buildTrainingGraph(model, { loss, trainable, runningVariance: 'unbiased' }));
   const session = await ort.InferenceSession.create(encodeModel(tg.model), { logSeverityLevel: 3 });
   const feeds: Record<string, ort.Tensor> = { ...extraFeeds, x: new ort.Tensor('float32', Float32Array.from(f.input.data), f.input.dims) };
   for (const name of [...tg.paramInputs, ...tg.stateInputs]) {
@@ -122,24 +123,34 @@ async function compare(f: Fixture, model: Model, loss: LossSpec | LossSpec[], ex
   }
 }
 
-test('inception-mini (conv-BN-ReLU-maxpool ceil-LRN-inception-concat-GAP-FC, CE with smoothing) matches PyTorch', async () => {
-  const f = load('inception_mini');
-  await compare(f, inceptionMini(f), { kind: 'softmax-cross-entropy', smoothing: 0.1 }, {
-    labels: new ort.Tensor('int64', BigInt64Array.from(f.labels, (v) => BigInt(v)), [f.labels.length]),
-  });
-});
+// Every window-op gradient form (src/autodiff/window.ts): the defaults, the alternatives kept for
+// comparisons, and the forms before issue 13.
+const FORM_VARIANTS: [string, Partial<WindowGradForms>][] = [
+  ['default', {}],
+  ['dX always Conv, argmax max-pool', { convInput: 'conv', maxPool: 'argmax' }],
+  ['before issue 13', { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow' }],
+];
 
-test('mobile-mini (depthwise, HardSwish, avgpool both count modes, grouped ConvTranspose; KL + CE + MSE) matches PyTorch', async () => {
-  const f = load('mobile_mini');
-  const teacher = f.teacher as Entry;
-  const target = f.target as Entry;
-  await compare(f, mobileMini(f), [
-    { kind: 'kl-divergence', temperature: f.temperature, weight: 0.7, labelsName: 'teacher' },
-    { kind: 'cross-entropy', weight: 0.3 },
-    { kind: 'mse', weight: 0.1, labelsName: 'target' },
-  ], {
-    labels: new ort.Tensor('int64', BigInt64Array.from(f.labels, (v) => BigInt(v)), [f.labels.length]),
-    teacher: new ort.Tensor('float32', Float32Array.from(teacher.data), teacher.dims),
-    target: new ort.Tensor('float32', Float32Array.from(target.data), target.dims),
+for (const [label, forms] of FORM_VARIANTS) {
+  test(`inception-mini (conv-BN-ReLU-maxpool ceil-LRN-inception-concat-GAP-FC, CE with smoothing) matches PyTorch [${label}]`, async () => {
+    const f = load('inception_mini');
+    await compare(f, inceptionMini(f), { kind: 'softmax-cross-entropy', smoothing: 0.1 }, {
+      labels: new ort.Tensor('int64', BigInt64Array.from(f.labels, (v) => BigInt(v)), [f.labels.length]),
+    }, forms);
   });
-});
+
+  test(`mobile-mini (depthwise, HardSwish, avgpool both count modes, grouped ConvTranspose; KL + CE + MSE) matches PyTorch [${label}]`, async () => {
+    const f = load('mobile_mini');
+    const teacher = f.teacher as Entry;
+    const target = f.target as Entry;
+    await compare(f, mobileMini(f), [
+      { kind: 'kl-divergence', temperature: f.temperature, weight: 0.7, labelsName: 'teacher' },
+      { kind: 'cross-entropy', weight: 0.3 },
+      { kind: 'mse', weight: 0.1, labelsName: 'target' },
+    ], {
+      labels: new ort.Tensor('int64', BigInt64Array.from(f.labels, (v) => BigInt(v)), [f.labels.length]),
+      teacher: new ort.Tensor('float32', Float32Array.from(teacher.data), teacher.dims),
+      target: new ort.Tensor('float32', Float32Array.from(target.data), target.dims),
+    }, forms);
+  });
+}

@@ -33,7 +33,7 @@ const labels = ((): string => {
 })();
 
 test('every command that loads a model takes --input-shape', () => {
-  const loaders = ['inspect', 'profile', 'optimize', 'merge', 'tucker', 'train', 'eval', 'grad'];
+  const loaders = ['inspect', 'profile', 'optimize', 'merge', 'tucker', 'shrink', 'train', 'eval', 'grad'];
   for (const name of loaders) {
     const cmd = COMMANDS.find((c) => c.name === name) ?? assert.fail(`no command ${name}`);
     assert.ok('input-shape' in cmd.options, `${name}: option`);

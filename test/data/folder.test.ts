@@ -49,7 +49,7 @@ void describe('layouts', () => {
     assert.equal(src.classes, 3);
     const [batch] = await all(src, { batchSize: 4 });
     assert.deepEqual([...(batch?.y ?? [])], [2, 0]);
-    assert.throws(() => open(dir, [3, 8, 8], { classNames: ['dog'] }), rebirthError(/class folder 'cat' not among the 1 class names/));
+    assert.throws(() => open(dir, [3, 8, 8], { classNames: ['dog'] }), rebirthError(/class folder 'cat' not among the 1 classes of the --classes file; add them there or remove the folders/));
   });
 
   void test('a flat folder is unlabeled: labels -1', async () => {

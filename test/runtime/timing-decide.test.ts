@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideAdaptive, decideFaster, judge, midmean, pairedInterval, plannedLooks, resolveDecideOptions, type DecideOptions } from '../../src/runtime/decide.js';
+import { decideAdaptive, decideFaster, judge, pairedInterval, plannedLooks, resolveDecideOptions, signTestRank, type DecideOptions } from '../../src/runtime/decide.js';
 import type { RoundTimes } from '../../src/runtime/timing.js';
 import { RebirthError } from '../../src/errors.js';
 import { Random } from '../../src/util/random.js';
 import { convStackModel } from './fixtures.js';
+import { buildZooModel } from '../../src/zoo/index.js';
+import { optimizeModel } from '../../src/rewrite/optimize.js';
 
 /**
  * A synthetic source of paired rounds: baseline runs of `base` ms, candidate runs `base / speedup`,
@@ -25,27 +27,51 @@ async function keepRate(speedup: number, noise: number, spikes: number, trials: 
   let keeps = 0;
   let rounds = 0;
   for (let t = 0; t < trials; t++) {
-    const d = await decideAdaptive(source(100 + t, speedup, noise, spikes), { clock: 'wall', resamples: 500, ...options });
+    const d = await decideAdaptive(source(100 + t, speedup, noise, spikes), { clock: 'wall', ...options });
     if (d.keep) keeps++;
     rounds += d.rounds;
   }
   return { rate: keeps / trials, rounds: rounds / trials };
 }
 
-test('midmean averages the middle half; pairedInterval brackets a known paired ratio', () => {
-  assert.equal(midmean([1, 2, 3, 4, 100, 200, 300, 400].sort((a, b) => a - b)), (3 + 4 + 100 + 200) / 4);
-  assert.equal(midmean([1, 2, 3]), 2);
-  const a = [10, 11, 9, 10.5, 9.5, 10, 10.2, 9.8];
+test('signTestRank inverts the sign test: the interval [d_(k), d_(n+1-k)] covers the median with the confidence asked', () => {
+  // P(Bin(10, 1/2) <= 0) = 1/1024 <= 0.005 < P(<= 1) = 11/1024: k = 1, the extremes.
+  assert.equal(signTestRank(10, 0.005), 1);
+  // n = 20 at 2.5% per side: P(<= 5) = 0.0207, P(<= 6) = 0.0577, so k = 6.
+  assert.equal(signTestRank(20, 0.025), 6);
+  // Five rounds cannot reach 95%: all five on one side happens 1 time in 32 > 2.5%.
+  assert.equal(signTestRank(5, 0.025), 0);
+  // Large n does not underflow, and k stays below the middle.
+  const k = signTestRank(2000, 0.025);
+  assert.ok(k > 900 && k < 1000, String(k));
+  // Exact coverage check: for every n the tail mass outside the interval is at most alpha.
+  for (const n of [6, 10, 17, 30]) {
+    const kk = signTestRank(n, 0.025);
+    let tail = 0;
+    let pmf = 2 ** -n;
+    for (let i = 0; i < kk; i++) {
+      tail += pmf;
+      pmf *= (n - i) / (i + 1);
+    }
+    assert.ok(tail <= 0.025, `n ${n}: ${tail}`);
+  }
+});
+
+test('pairedInterval: the median paired ratio between order statistics, whatever the outliers', () => {
+  const a = [10, 11, 9, 10.5, 9.5, 10, 10.2, 9.8, 10.1, 9.9];
   const b = a.map((x) => x / 1.25);
   const r = pairedInterval(a, b);
   assert.ok(Math.abs(r.ratio - 1.25) < 1e-9);
   assert.ok(Math.abs(r.interval[0] - 1.25) < 1e-9 && Math.abs(r.interval[1] - 1.25) < 1e-9, 'constant ratio: zero width');
+  // Two rounds preempted by 30x in the baseline: the interval stays where the other eight are.
+  const spiked = pairedInterval(a.map((x, i) => (i < 2 ? 30 * x : x)), b, { confidence: 0.9 });
+  assert.ok(Math.abs(spiked.ratio - 1.25) < 1e-9 && spiked.interval[0] === 1.25 && spiked.interval[1] > 1.25, JSON.stringify(spiked));
   const noisy = source(1, 1.1, 0.05)(30);
   const n = pairedInterval(noisy.wall[0] as number[], noisy.wall[1] as number[], { confidence: 0.95 });
-  assert.ok(n.interval[0] < n.ratio && n.ratio < n.interval[1]);
+  assert.ok(n.interval[0] <= n.ratio && n.ratio <= n.interval[1]);
   assert.ok(n.interval[0] < 1.1 && 1.1 < n.interval[1], `${n.interval.join('-')}`);
-  // Seeded: the same times give the same interval.
-  assert.deepEqual(pairedInterval(noisy.wall[0] as number[], noisy.wall[1] as number[]), pairedInterval(noisy.wall[0] as number[], noisy.wall[1] as number[]));
+  // Too few rounds for the confidence: an interval that excludes nothing.
+  assert.deepEqual(pairedInterval([1, 2, 3, 4], [1, 1, 1, 1]).interval, [0, Infinity]);
 });
 
 test('accepts a clear 10% gain, and stops at the first look', async () => {
@@ -58,7 +84,7 @@ test('accepts a clear 10% gain, and stops at the first look', async () => {
 });
 
 test('rejects identical distributions: false keeps stay under 5% over 200 seeded A/A comparisons', async () => {
-  for (const [noise, spikes] of [[0.03, 0], [0.1, 0], [0.05, 0.2]] as const) {
+  for (const [noise, spikes] of [[0.03, 0], [0.1, 0], [0.05, 0.2], [0.05, 0.45]] as const) {
     const { rate } = await keepRate(1, noise, spikes, 200);
     assert.ok(rate < 0.05, `noise ${noise}, spikes ${spikes}: ${(100 * rate).toFixed(1)}% false keeps`);
   }
@@ -85,7 +111,7 @@ test('noise keeps a comparison open for more rounds, up to the cap, and preempti
   const capped = await decideAdaptive(source(9, 1.04, 0.3), { clock: 'wall', maxRounds: 30 });
   assert.ok(capped.rounds <= 30);
   // 20% of runs preempted at random in either model: a 15% gain is still found most of the time.
-  const spiky = await keepRate(1.15, 0.02, 0.2, 20);
+  const spiky = await keepRate(1.15, 0.02, 0.2, 40);
   assert.ok(spiky.rate >= 0.8, `${(100 * spiky.rate).toFixed(0)}% kept`);
 });
 
@@ -111,10 +137,12 @@ test('each look uses the Bonferroni-adjusted confidence, and options are checked
   const j = judge(a, a.map((x) => x / 1.2), { final: false });
   assert.equal(j.verdict, 'keep');
   assert.ok(Math.abs(j.confidence - (1 - 0.05 / 3)) < 1e-12);
-  for (const bad of [{ confidence: 1 }, { minGain: -0.1 }, { maxRounds: 2 }, { step: 0 }, { resamples: 10 }]) {
+  for (const bad of [{ confidence: 1 }, { minGain: -0.1 }, { maxRounds: 2 }, { step: 0 }]) {
     assert.throws(() => resolveDecideOptions(bad), (e: unknown) => e instanceof RebirthError && !e.message.includes('\n'), JSON.stringify(bad));
   }
   assert.throws(() => pairedInterval([1, 2], [1, 2]), /at least 3 rounds/);
+  // Five rounds cannot decide a keep at 95%: too few for any interval, so the comparison is left.
+  assert.equal(judge(a.slice(0, 5), a.slice(0, 5).map((x) => x / 2), { final: true, minRounds: 5, maxRounds: 5 }).verdict, 'leave');
 });
 
 // Whether an identical copy is left is a rate, not a certainty: bench/aa-decisions.ts measures it.
@@ -126,4 +154,18 @@ test('decideFaster on ONNX Runtime: a much cheaper model is kept, within the rou
   const faster = await decideFaster(heavy, light, { maxRounds: 20 });
   assert.equal(faster.keep, true, faster.reason);
   assert.ok(faster.ratio > 2, faster.reason);
+});
+
+test("optimizeModel's 'measure' policy decides each candidate with decideFaster and records why", async () => {
+  const model = buildZooModel('googlenet-mini', { batch: 1 });
+  const r = await optimizeModel(model, { rules: ['horizontal-fusion'], verify: false, explain: true, measure: { maxRounds: 10 } });
+  assert.ok(r.decisions.length >= 1);
+  for (const d of r.decisions) {
+    const m = d.measured;
+    assert.ok(m, `${d.node}: no measurement recorded`);
+    assert.equal(m.rounds, 10);
+    assert.equal(d.accepted, m.interval[0] > 1 && m.ratio >= 1.03, m.reason);
+    assert.match(m.reason, d.accepted ? /^kept: / : /^left: /);
+    if (!d.accepted) assert.ok(r.refusals.some((f) => f.node === d.node && f.reason === `measured: ${m.reason}`));
+  }
 });

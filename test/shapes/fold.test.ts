@@ -49,6 +49,14 @@ test('torch flatten: Shape -> Gather -> Unsqueeze -> Concat -> Reshape folds to 
   await assertSameOnOrt(m, bound.model, { x: feed([2, 4, 3, 3]) });
 });
 
+test('values named in `keep` survive the dead-code pass (a loss on an intermediate value)', () => {
+  const m = torchFlatten('batch');
+  const side = m.graph.nodes.find((n) => n.name === 'conv') ?? assert.fail('conv');
+  m.graph.nodes.push({ name: 'aux', opType: 'Relu', domain: '', inputs: [side.outputs[0] ?? ''], outputs: ['aux_out'], attributes: [], docString: '' });
+  assert.ok(!opTypes(foldShapeSubgraphs(m).model).includes('Relu'), 'dead without keep');
+  assert.ok(opTypes(foldShapeSubgraphs(m, { keep: ['aux_out'] }).model).includes('Relu'));
+});
+
 test('torch LocalResponseNorm export: computed pads, both views and the If on a shape check fold away; exact on ORT', async () => {
   const b = new GraphBuilder('lrn');
   const x = b.input('x', ['batch', 6, 5, 7]);

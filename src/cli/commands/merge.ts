@@ -11,16 +11,21 @@ import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
 import { DATA_OPTIONS, checkRetrainLabels, openCliTrainEval, recordData } from '../data.js';
 import type { FitReport } from '../../merge/fit.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
+import { PLAN_OPTIONS, PLAN_USAGE, planFlags, planJson, planLog, planText } from '../plan-flags.js';
+import { applyPlan, planMergeOptions, planModel, type RuntimePlan } from '../../plan/plan.js';
+import type { MergeFamilyOptions } from '../../plan/families.js';
 
 export const mergeCommand: Command = {
   name: 'merge',
   summary: 'DeepRebirth: exact folds, then streamline (conv+LRN+pool -> strided conv), branch (Inception) and exact Fire merging, with retraining',
   usage: 'rebirth merge MODEL [--input-shape NAME=D1,D2,...] -o OUT [--streamline] [--branch] [--fire] [--no-fold] [--only conv1,inception_3a] [--init xavier|inherit|fit] ' +
     '[--retrain paper|distill|none] [--data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]] [--epochs N] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
-    '[--rebirth-lr-factor F] [--warmup STEPS] [--block-weight W] [--fit-images N] [--fit-refine N] [--checkpoint FILE] [--limit N] [--runs N] [--threads N] [--explain] [--json]',
+    '[--rebirth-lr-factor F] [--warmup STEPS] [--block-weight W] [--fit-images N] [--fit-refine N] [--checkpoint FILE] [--limit N] [--runs N] [--threads N] ' +
+    `${PLAN_USAGE} [--explain] [--json]`,
   options: {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
+    ...PLAN_OPTIONS,
     output: { type: 'string', short: 'o' }, streamline: { type: 'boolean' }, branch: { type: 'boolean' }, fire: { type: 'boolean' }, 'no-fold': { type: 'boolean' }, only: { type: 'string' },
     init: { type: 'string' }, retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
     kernel: { type: 'string' }, 'reducer-ratio': { type: 'string' }, limit: { type: 'string' }, runs: { type: 'string' },
@@ -46,6 +51,8 @@ export const mergeCommand: Command = {
       reducerRatio: optNumber(args, 'reducer-ratio', 0.5, { min: 0.05, max: 1 }),
       ...(only ? { only } : {}),
     };
+    const target = planFlags(args);
+    const runs = optInt(args, 'runs', 20, { min: 1 });
     const threads = optInt(args, 'threads', 2, { min: 1, max: 64 });
     const seed = optInt(args, 'seed', 1, { min: 0 });
     const { model, file } = resolveModel(spec, inputShapeArgs(args, optString(args, 'data') === undefined ? 'run' : 'train'));
@@ -61,6 +68,23 @@ export const mergeCommand: Command = {
     let fits: FitReport[] = [];
     let diverged: string | undefined;
     let accuracy: { before: number; after: number; steps: Array<{ step: string; top1: number }> } | null = null;
+    let plan: RuntimePlan | undefined;
+    if (target) {
+      // Which merges pay on the target: every alternative measured in context (src/plan). A kernel mode or
+      // reducer width given on the command line is the only one tried; otherwise both of each are.
+      const family: MergeFamilyOptions = {
+        streamline: merge.streamline ?? true, branch: merge.branch ?? true, fire: merge.fire ?? true,
+        ...(args.values.kernel !== undefined ? { kernels: [merge.kernel ?? 'cover'] } : {}),
+        ...(args.values['reducer-ratio'] !== undefined ? { reducerRatios: [merge.reducerRatio ?? 0.5] } : {}),
+        init: init === 'xavier' ? 'xavier' : 'inherit', seed, ...(only ? { only } : {}),
+      };
+      plan = await planModel(model, {
+        target: target.target, families: ['merge', 'fusion'], merge: family, fold: merge.fold ?? true,
+        ...(target.budget ? { budget: target.budget } : {}), cache: target.cache, ...(args.values.runs !== undefined ? { decide: { maxRounds: Math.max(3, runs) } } : {}),
+        ...(optFlag(args, 'json') ? {} : { log: planLog }),
+      });
+      Object.assign(merge, planMergeOptions(plan));
+    }
     if (dataSpec !== undefined) {
       const opened = openCliTrainEval(args, model, limit);
       checkRetrainLabels(opened.train, retrain);
@@ -76,19 +100,28 @@ export const mergeCommand: Command = {
         ...(args.values['rebirth-lr-factor'] === undefined ? {} : { rebirthLrFactor: optNumber(args, 'rebirth-lr-factor', 10, { min: 0 }) }),
         ...(checkpoint ? { checkpoint } : {}),
       });
-      result = { model: r.model, merges: r.merges, refused: r.refused };
+      // The plan's fusions are exact and read the retrained weights, so they are made after retraining.
+      result = { model: plan ? await applyPlan(r.model, plan, { stages: ['fusion'] }) : r.model, merges: r.merges, refused: r.refused };
       recordData(result.model, opened.train, opened.test);
       folds = r.folds;
       fits = r.fits;
       diverged = r.diverged;
       if (diverged) process.stderr.write(`warning: retraining diverged (${diverged})\n`);
       accuracy = { before: r.accuracy.before, after: r.accuracy.after, steps: r.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) };
+    } else if (plan) {
+      const kept = new Set(plan.kept.map((k) => k.name));
+      const outcomes = plan.stages.flatMap((s) => s.candidates).filter((c) => kept.has(c.name));
+      result = {
+        model: plan.model,
+        merges: outcomes.filter((c) => c.recipe.family === 'merge').map((c) => ({ name: c.site, kind: c.family as 'streamline' | 'branch' | 'fire', layers: c.nodes, description: c.description, exact: c.exactness === 'exact' })),
+        refused: plan.stages.flatMap((s) => s.refused.map((r) => ({ name: r.site, reason: r.variant ? `${r.variant}: ${r.reason}` : r.reason }))),
+      };
+      folds = plan.folds;
     } else {
       const r = await mergeModel(model, { ...merge, init: init === 'fit' ? 'inherit' : init, seed });
       result = { model: r.model, merges: r.merges, refused: r.refused };
       folds = r.folds;
     }
-    const runs = optInt(args, 'runs', 20, { min: 1 });
     const latencyMs: Record<string, { before: number; after: number }> = {};
     for (const backend of ['node', 'wasm'] as const) {
       const t = await timeModels({ before: encodeModel(model), after: encodeModel(result.model) }, { backend, threads: 1, runs });
@@ -99,7 +132,7 @@ export const mergeCommand: Command = {
       folds,
       merges: result.merges.map((m) => ({ name: m.name, kind: m.kind, exact: m.exact, layers: m.layers, description: m.description })),
       ...(optFlag(args, 'explain') ? { refused: result.refused } : {}),
-      accuracy, ...(fits.length ? { fits } : {}), ...(diverged ? { diverged } : {}), latencyMs, output: out,
+      accuracy, ...(fits.length ? { fits } : {}), ...(diverged ? { diverged } : {}), latencyMs, ...(plan ? { plan: planJson(plan) } : {}), output: out,
     };
     if (optFlag(args, 'json')) {
       printJson(report);
@@ -108,7 +141,8 @@ export const mergeCommand: Command = {
     const lines: string[] = [merge.fold === false ? 'folds: skipped (--no-fold)' : describeFolds(folds)];
     if (result.merges.length === 0) lines.push('no mergeable block found: the model is unchanged');
     else lines.push(formatTable(['merge', 'kind', 'what'], result.merges.map((m) => [m.name, m.kind, m.description])));
-    if (optFlag(args, 'explain')) for (const r of result.refused) lines.push(`left alone: ${r.name}: ${r.reason}`);
+    if (plan) lines.push(...planText(plan, optFlag(args, 'explain')));
+    else if (optFlag(args, 'explain')) for (const r of result.refused) lines.push(`left alone: ${r.name}: ${r.reason}`);
     for (const f of fits) {
       lines.push(f.fitted ? `fit ${f.node}: block-output error ${f.errorBefore.toFixed(3)} -> ${f.errorAfter.toFixed(3)} (${f.rows} rows)` : `fit ${f.node}: kept (${f.reason ?? ''})`);
     }

@@ -10,13 +10,16 @@ import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
 import { readInputs } from '../inputs.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
+import { PLAN_OPTIONS, PLAN_USAGE, planFlags, planJson, planLog, planText } from '../plan-flags.js';
+import { planModel, type RuntimePlan } from '../../plan/plan.js';
 
 export const optimizeCommand: Command = {
   name: 'optimize',
   summary: 'exact folds (BatchNorm, Scale, Pad, identities, linear convs, horizontal fusion), verified on ONNX Runtime',
-  usage: 'rebirth optimize MODEL [--input-shape NAME=D1,D2,...] -o OUT [--rules a,b] [--backend node|wasm] [--threads N] [--inputs X.npy] [--tolerance 1e-4] [--force] [--explain] [--json]',
+  usage: `rebirth optimize MODEL [--input-shape NAME=D1,D2,...] -o OUT [--rules a,b] [--backend node|wasm] [--threads N] [--inputs X.npy] [--tolerance 1e-4] [--force] ${PLAN_USAGE} [--runs N] [--explain] [--json]`,
   options: {
     ...INPUT_SHAPE_OPTION,
+    ...PLAN_OPTIONS, runs: { type: 'string' },
     output: { type: 'string', short: 'o' }, rules: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
     inputs: { type: 'string' }, tolerance: { type: 'string' }, force: { type: 'boolean' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
   },
@@ -32,12 +35,29 @@ export const optimizeCommand: Command = {
     if (!spec.startsWith('zoo:')) checkOutput(out, [spec]);
     const { model, file } = resolveModel(spec, inputShapeArgs(args, 'run'));
     const inputsSpec = optString(args, 'inputs');
-    const result = await optimizeModel(model, {
+    const target = planFlags(args);
+    if (!target && args.values.runs !== undefined) throw new RebirthError('--runs needs --target (it caps the rounds of each plan decision)');
+    const common = {
       ...(rules ? { rules } : {}), backend, threads,
       tolerance: optNumber(args, 'tolerance', 1e-4, { min: 0 }),
       force: optFlag(args, 'force'), explain: optFlag(args, 'explain'),
       ...(inputsSpec ? { inputs: [readInputs(inputsSpec, model)] } : {}),
-    });
+    };
+    let plan: RuntimePlan | undefined;
+    let decide: ((c: { node: string }) => boolean) | undefined;
+    if (target && (rules === undefined || rules.includes('horizontal-fusion'))) {
+      // The exact rules first (none measured), then the fusions planned on the target in context; the
+      // final pass applies exactly the planned ones and verifies the result as always.
+      const exact = await optimizeModel(model, { ...common, verify: false, decide: () => false });
+      plan = await planModel(exact.model, {
+        target: target.target, families: ['fusion'], fold: false, threads,
+        ...(target.budget ? { budget: target.budget } : {}), cache: target.cache,
+        decide: { maxRounds: Math.max(3, optInt(args, 'runs', 30, { min: 1 })) }, ...(optFlag(args, 'json') ? {} : { log: planLog }),
+      });
+      const kept = new Set(plan.kept.map((k) => k.name));
+      decide = (c) => kept.has(`fusion:${c.node}`);
+    }
+    const result = await optimizeModel(model, { ...common, ...(decide ? { decide } : {}) });
     const feeds = randomFeeds(model, 0);
     const [before, after] = await compareLatency([model, result.model], feeds, { backend, threads });
     saveModel(result.model, out, { protect: file ? [file] : [] });
@@ -45,6 +65,7 @@ export const optimizeCommand: Command = {
       rules: result.rules, nodesBefore: result.nodesBefore, nodesAfter: result.nodesAfter,
       latencyMs: { before, after }, verification: result.verification,
       ...(optFlag(args, 'explain') ? { refusals: result.refusals, decisions: result.decisions } : {}),
+      ...(plan ? { plan: planJson(plan) } : {}),
       output: out, bytes: encodeModel(result.model).byteLength,
     };
     if (optFlag(args, 'json')) printJson(report);
@@ -56,6 +77,7 @@ export const optimizeCommand: Command = {
         '',
         `nodes ${result.nodesBefore} -> ${result.nodesAfter}; latency (${backend}, ${threads} thread(s)) ${before?.toFixed(2)} ms -> ${after?.toFixed(2)} ms`,
         v.checked ? `verification: max abs error ${v.maxAbsError.toExponential(2)}, max rel error ${v.maxRelError.toExponential(2)} (tolerance ${v.tolerance}) ${v.passed ? 'passed' : 'FAILED (written because of --force)'}` : `verification: ${v.note ?? 'not run'}`,
+        ...(plan ? planText(plan, optFlag(args, 'explain')) : []),
         ...(optFlag(args, 'explain') ? ['', ...result.refusals.map((r) => `refused ${r.rule} at '${r.node}': ${r.reason}`)] : []),
         `wrote ${out}`,
       ].join('\n') + '\n');

@@ -1,0 +1,154 @@
+/**
+ * The planner's search with a fake timer: latency is a function of the applied candidates and every
+ * decision goes through the real adaptive rule, so these check what the search keeps, not timing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PlanSearch, type CandidateOutcome } from '../../src/plan/search.js';
+import { applyPatch } from '../../src/plan/candidate.js';
+import { chainModel, fakeCandidate, fakeTimer } from './helpers.js';
+
+const byName = (outcomes: CandidateOutcome[]): Map<string, CandidateOutcome> => new Map(outcomes.map((o) => [o.name, o]));
+
+test('keeps what pays in context and leaves what does not (slower, or no gain)', async () => {
+  const base = chainModel(3);
+  const cands = [await fakeCandidate(base, { name: 'A', node: 'r1' }), await fakeCandidate(base, { name: 'B', node: 'r2' }), await fakeCandidate(base, { name: 'C', node: 'r3' })];
+  const timer = fakeTimer((s) => 100 - (s.has('A') ? 20 : 0) + (s.has('B') ? 5 : 0));
+  const search = new PlanSearch(base, { measure: timer.measure });
+  const out = byName(await search.runStage('fake', cands));
+  assert.deepEqual(search.current.applied, ['A']);
+  assert.equal(out.get('A')?.status, 'kept');
+  assert.ok((out.get('A')?.gain?.ratio ?? 0) > 1.2, 'A measured 100 -> 80 ms');
+  assert.equal(out.get('B')?.status, 'left');
+  assert.match(out.get('B')?.why ?? '', /does not pay on top of A: left: slower/);
+  assert.equal(out.get('C')?.status, 'left');
+  assert.match(out.get('C')?.why ?? '', /does not pay/);
+  const model = search.current.model;
+  assert.deepEqual(model.graph.nodes.map((n) => n.opType), ['Sigmoid', 'Relu', 'Relu']);
+});
+
+test('two candidates that each pay alone but not together: the second is measured with the first applied and left', async () => {
+  const base = chainModel(2);
+  const cands = [await fakeCandidate(base, { name: 'A', node: 'r1' }), await fakeCandidate(base, { name: 'B', node: 'r2', retrainParams: 5 })];
+  // Alone each saves 20 ms; together they interfere and the model is as slow as the original.
+  const latency = (s: ReadonlySet<string>): number => (s.has('A') && s.has('B') ? 100 : s.has('A') || s.has('B') ? 80 : 100);
+  const alone = fakeTimer(latency);
+  const one = await alone.measure({ applied: [], model: base }, { applied: ['A'], model: base });
+  const two = await alone.measure({ applied: [], model: base }, { applied: ['B'], model: base });
+  assert.ok(one.keep && two.keep, 'one at a time, against the original, both pay (and a one-at-a-time greedy would keep both)');
+  const timer = fakeTimer(latency);
+  const search = new PlanSearch(base, { measure: timer.measure });
+  const out = byName(await search.runStage('fake', cands));
+  assert.deepEqual(search.current.applied, ['A']);
+  assert.equal(out.get('B')?.status, 'left');
+  assert.match(out.get('B')?.why ?? '', /on top of A/);
+  const final = await search.confirm();
+  assert.ok(final && final.ratio > 1.2, 'the plan keeps the 20% gain instead of losing it');
+});
+
+test('backward elimination drops a change a later one made redundant', async () => {
+  const base = chainModel(2);
+  const cands = [await fakeCandidate(base, { name: 'A', node: 'r1', retrainParams: 1 }), await fakeCandidate(base, { name: 'B', node: 'r2', retrainParams: 2 })];
+  // A saves 10% of the original; B brings the model to 60 ms whether or not A is applied.
+  const timer = fakeTimer((s) => (s.has('B') ? 60 : s.has('A') ? 90 : 100));
+  const search = new PlanSearch(base, { measure: timer.measure });
+  const out = byName(await search.runStage('fake', cands));
+  assert.deepEqual(search.current.applied, ['B']);
+  assert.equal(out.get('A')?.status, 'left');
+  assert.match(out.get('A')?.why ?? '', /kept at first, then left: with B it no longer pays/);
+  assert.equal(out.get('A')?.gain?.phase, 'backward');
+  assert.equal(out.get('B')?.status, 'kept');
+  assert.ok(timer.calls.some((c) => c.baseline.join() === 'B' && c.candidate.join() === 'A,B'), 'A was timed as the plan against the plan without it');
+});
+
+test('a site keeps its fastest alternative, or with a budget the least severe one that pays', async () => {
+  const base = chainModel(1);
+  const alternatives = async (): Promise<Awaited<ReturnType<typeof fakeCandidate>>[]> => [
+    await fakeCandidate(base, { name: 'blk@cover', node: 'r1', site: 'blk', variant: 'cover', severity: 0 }),
+    await fakeCandidate(base, { name: 'blk@keep', node: 'r1', site: 'blk', variant: 'keep', severity: 1 }),
+  ];
+  const latency = (s: ReadonlySet<string>): number => (s.has('blk@keep') ? 70 : s.has('blk@cover') ? 80 : 100);
+  const free = new PlanSearch(base, { measure: fakeTimer(latency).measure });
+  const outFree = byName(await free.runStage('fake', await alternatives()));
+  assert.deepEqual(free.current.applied, ['blk@keep']);
+  assert.match(outFree.get('blk@cover')?.why ?? '', /keep was taken at blk instead/);
+
+  const timer = fakeTimer(latency);
+  const budgeted = new PlanSearch(base, { measure: timer.measure, budget: { speedup: 1.2 } });
+  const outBudget = byName(await budgeted.runStage('fake', await alternatives()));
+  assert.deepEqual(budgeted.current.applied, ['blk@cover']);
+  assert.match(outBudget.get('blk@keep')?.why ?? '', /not tried: cover at blk paid first/);
+  assert.ok(budgeted.reachedBudget);
+});
+
+test('exact changes are measured first, then the ones that retrain fewer parameters', async () => {
+  const base = chainModel(4);
+  const cands = [
+    await fakeCandidate(base, { name: 'big', node: 'r1', retrainParams: 1000 }),
+    await fakeCandidate(base, { name: 'small', node: 'r2', retrainParams: 10 }),
+    await fakeCandidate(base, { name: 'exact2', node: 'r3', exactness: 'exact' }),
+    await fakeCandidate(base, { name: 'exact1', node: 'r4', exactness: 'exact' }),
+  ];
+  const timer = fakeTimer((s) => 100 * 0.9 ** s.size);
+  const search = new PlanSearch(base, { measure: timer.measure, noBackward: true });
+  await search.runStage('fake', cands);
+  const order = timer.calls.map((c) => c.candidate[c.candidate.length - 1]);
+  assert.deepEqual(order, ['exact2', 'exact1', 'small', 'big']);
+});
+
+test('a speed-up budget stops the search once a measurement of the plan against the original reaches it', async () => {
+  const base = chainModel(3);
+  const cands = [
+    await fakeCandidate(base, { name: 'exact', node: 'r1', exactness: 'exact' }),
+    await fakeCandidate(base, { name: 'cheap', node: 'r2', retrainParams: 10 }),
+    await fakeCandidate(base, { name: 'costly', node: 'r3', retrainParams: 100 }),
+  ];
+  const gains: Record<string, number> = { exact: 0.9, cheap: 0.8, costly: 0.7 };
+  const latency = (s: ReadonlySet<string>): number => [...s].reduce((t, n) => t * (gains[n] ?? 1), 100);
+  const timer = fakeTimer(latency);
+  const search = new PlanSearch(base, { measure: timer.measure, budget: { speedup: 1.3 } });
+  const out = byName(await search.runStage('fake', cands));
+  assert.deepEqual(search.current.applied, ['exact', 'cheap'], '100 -> 90 -> 72 ms is 1.39x');
+  assert.ok(search.reachedBudget);
+  assert.equal(out.get('costly')?.why, 'not tried: the budget was reached');
+  assert.ok(search.budgetChecks.length >= 1 && (search.budgetChecks.at(-1)?.ratio ?? 0) >= 1.3);
+  assert.equal(search.budgetChecks.at(-1)?.phase, 'budget');
+
+  // A latency budget: the original's time comes from the first measurement against it.
+  const byLatency = new PlanSearch(base, { measure: fakeTimer(latency).measure, budget: { latencyMs: 85 } });
+  await byLatency.runStage('fake', cands);
+  assert.deepEqual(byLatency.current.applied, ['exact', 'cheap']);
+  assert.ok(byLatency.reachedBudget);
+
+  // An unreachable budget: everything that pays is kept and the budget is reported as not reached.
+  const far = new PlanSearch(base, { measure: fakeTimer(latency).measure, budget: { speedup: 5 } });
+  await far.runStage('fake', cands);
+  assert.deepEqual(far.current.applied, ['exact', 'cheap', 'costly']);
+  assert.equal(far.reachedBudget, false);
+});
+
+test('a candidate whose nodes another kept change replaced is left as unbuildable; patches refuse a second change of one node', async () => {
+  const base = chainModel(1);
+  const a = await fakeCandidate(base, { name: 'A', node: 'r1', site: 's1' });
+  const b = await fakeCandidate(base, { name: 'B', node: 'r1', site: 's2', retrainParams: 1 });
+  const once = applyPatch(base, a.patch);
+  assert.equal(typeof once, 'object');
+  const twice = applyPatch(once as Exclude<typeof once, string>, b.patch);
+  assert.equal(typeof twice, 'string');
+  assert.match(twice as string, /node 'r1' is no longer in the model/);
+  const search = new PlanSearch(base, { measure: fakeTimer((s) => 100 - 20 * s.size).measure });
+  const out = byName(await search.runStage('fake', [a, b]));
+  assert.deepEqual(search.current.applied, ['A']);
+  assert.match(out.get('B')?.why ?? '', /cannot be built on the plan: node 'r1' is no longer in the model/);
+});
+
+test('stages build on each other: the second stage measures on top of the first', async () => {
+  const base = chainModel(2);
+  const timer = fakeTimer((s) => 100 - 15 * s.size);
+  const search = new PlanSearch(base, { measure: timer.measure });
+  await search.runStage('one', [await fakeCandidate(base, { name: 'A', node: 'r1' })]);
+  const next = search.current.model;
+  await search.runStage('two', [await fakeCandidate(next, { name: 'B', node: 'r2' })]);
+  assert.deepEqual(search.current.applied, ['A', 'B']);
+  assert.deepEqual(timer.calls.at(-1), { baseline: ['A'], candidate: ['A', 'B'] });
+});
