@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { jpegFolder, load, timedSource, type WaitStats } from './data-common.js';
+import { jpegFolder, load, memorySource, timedSource, type WaitStats } from './data-common.js';
 import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 import { writeImageFolder } from '../src/data/export.js';
 import { openData } from '../src/data/open.js';
@@ -29,7 +29,7 @@ const { values } = parseArgs({
 const work = values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rebirth-bench-wait-'));
 fs.mkdirSync(work, { recursive: true });
 
-async function measure(label: string, model: Model, dir: string, preprocess: PreprocessSpec, batchSize: number, augment: boolean): Promise<void> {
+async function measure(label: string, model: Model, dir: string, preprocess: PreprocessSpec, batchSize: number, augment: boolean): Promise<number> {
   const { data } = openData(dir, { split: 'train', model, preprocess });
   if (!isSource(data)) throw new Error('expected a folder source');
   // Decoding alone (no training), after a warm-up batch: the rate the pipeline can feed at.
@@ -50,11 +50,26 @@ async function measure(label: string, model: Model, dir: string, preprocess: Pre
   process.stdout.write(`${label}: ${stats.batches} steps of ${batchSize}, ${(stats.totalMs / stats.batches).toFixed(0)} ms/step, ` +
     `waiting for data ${(stats.waitMs / stats.batches).toFixed(1)} ms/step = ${(100 * share).toFixed(2)}% (target < 5%; ` +
     `first batch ${stats.firstMs.toFixed(0)} ms, the rest ${(100 * (stats.waitMs - stats.firstMs) / stats.totalMs).toFixed(2)}%); load ${before} -> ${load()}\n`);
+  return stats.totalMs / stats.batches;
+}
+
+/** The peer: the same images from memory (Fashion-MNIST's IDX files), timed the same way, decoding nothing. */
+async function inMemory(model: Model, images: number, batchSize: number): Promise<number> {
+  const stats: WaitStats = { waitMs: 0, firstMs: 0, totalMs: 0, batches: 0 };
+  await train(model, timedSource(memorySource(loadFashionMnist({ split: 'train', limit: images })), stats), {
+    epochs: 1, batchSize, lr: 0.001, seed: 1, threads: 2, progress: false,
+    optimizer: { kind: 'sgd', momentum: 0.9 }, schedule: { config: { kind: 'constant' }, warmupSteps: 0 },
+  });
+  return stats.totalMs / stats.batches;
 }
 
 const miniDir = path.join(work, 'fmnist-png');
 if (!fs.existsSync(miniDir)) await writeImageFolder(loadFashionMnist({ split: 'train', limit: Number(values['mini-images'] ?? 2048) }), miniDir);
-await measure('googlenet-mini, Fashion-MNIST PNGs (28x28 grey), unit', loadModel(teacherPath()), miniDir, PRESETS.unit, 64, false);
+// (The folder must hold the first mini-images training images for the in-memory peer to match it.)
+const miniImages = Number(values['mini-images'] ?? 2048);
+const folderStep = await measure('googlenet-mini, Fashion-MNIST PNGs (28x28 grey), unit', loadModel(teacherPath()), miniDir, PRESETS.unit, 64, false);
+const memoryStep = await inMemory(loadModel(teacherPath()), miniImages, 64);
+process.stdout.write(`googlenet-mini, the same images from memory (IDX): ${memoryStep.toFixed(0)} ms/step; folder / memory step time ${(folderStep / memoryStep).toFixed(2)}x; load ${load()}\n`);
 
 if (!values['skip-big']) {
   const bigDir = path.join(work, 'jpegs');

@@ -1,11 +1,12 @@
 /**
- * Where googlenet-mini's training step goes (batch 64, 2 threads), and old vs new gradient formulations of
- * the window ops compared in ONE process: every variant gets its own training graph (built under
- * withWindowGradForms), an unprofiled session for wall time and a profiled one for ORT's per-kernel times;
- * the variants' steps are interleaved round by round so machine load hits them alike.
- * Prints the load average before and after, images/s per variant (session.run + the JS optimizer, as
- * bench/train-throughput.ts counts it), ORT kernel ms per step by op type side by side, the largest
- * per-node differences, and how far each variant's gradients are from the first variant's.
+ * Where googlenet-mini's training step goes (batch 64, 2 threads by default), and old vs new gradient
+ * formulations of the window ops compared in ONE process: every variant gets its own training graph (built
+ * under withWindowGradForms), an unprofiled session for wall time and a profiled one for ORT's per-kernel
+ * times; the variants' steps are interleaved round by round so machine load hits them alike.
+ * Prints the load average before and after; per variant images/s and ms per step (session.run + the JS
+ * optimizer, as bench/train-throughput.ts counts it) and process CPU ms per step; how far each variant's
+ * gradients are from the first variant's; ORT kernel ms per step by op type side by side; with --by-layer
+ * the same by layer (forward / training forward / backward); with --nodes N each variant's N slowest kernels.
  *
  * usage: npx tsx bench/train-profile.ts [--variants old,new] [--rounds 6] [--steps 3] [--profile-runs 8]
  *          [--stat min|median|mean] [--by-layer] [--nodes N] [--batch 64] [--threads 2] [--model FILE]
@@ -20,7 +21,7 @@ import { buildZooModel } from '../src/zoo/index.js';
 import { loadModel } from '../src/onnx/file.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { buildTrainingGraph, type TrainingGraph } from '../src/autodiff/training-graph.js';
-import { DEFAULT_WINDOW_GRAD_FORMS, withWindowGradForms, type WindowGradForms } from '../src/autodiff/window.js';
+import { DEFAULT_WINDOW_GRAD_FORMS, WINDOW_GRAD_FORM_CHOICES, withWindowGradForms, type WindowGradForms } from '../src/autodiff/window.js';
 import { Session, type HostTensor } from '../src/runtime/session.js';
 import { quantile } from '../src/runtime/profile.js';
 import type { TraceEvent } from '../src/runtime/session.js';
@@ -47,17 +48,20 @@ if (!['min', 'median', 'mean'].includes(statistic)) throw new Error(`--stat must
 const byLayer = values['by-layer'] === true;
 const variantSpecs = (values.variants ?? 'old,new').split(',').map((v) => v.trim()).filter((v) => v !== '');
 
-/** The formulations before issue 13 (Indices + ScatterElements, ConvTranspose dX, batched per-tap dW). */
+/** The formulations before issue 13 (Indices + ScatterElements, ConvTranspose dX, batched per-tap dW, Pow). */
 const OLD_FORMS: WindowGradForms = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow' };
 
 function parseVariant(spec: string): Partial<WindowGradForms> {
   const [base, ...overrides] = spec.split('+');
-  const forms: Record<string, string> = { ...(base === 'old' ? OLD_FORMS : base === 'new' ? DEFAULT_WINDOW_GRAD_FORMS : {}) };
   if (base !== 'old' && base !== 'new') throw new Error(`variant '${spec}' must start with 'old' or 'new'`);
+  const forms: WindowGradForms = { ...(base === 'old' ? OLD_FORMS : DEFAULT_WINDOW_GRAD_FORMS) };
   for (const o of overrides) {
     const [key, value] = o.split('=');
-    if (!key || !value || !(key in DEFAULT_WINDOW_GRAD_FORMS)) throw new Error(`variant '${spec}': '${o}' is not key=value with a key of WindowGradForms`);
-    forms[key] = value;
+    const choices: readonly string[] | undefined = (WINDOW_GRAD_FORM_CHOICES as Record<string, readonly string[]>)[key ?? ''];
+    if (!choices || !value || !choices.includes(value)) {
+      throw new Error(`variant '${spec}': '${o}' must be key=value with one of ${Object.entries(WINDOW_GRAD_FORM_CHOICES).map(([k, v]) => `${k}=${v.join('|')}`).join(', ')}`);
+    }
+    Object.assign(forms, { [key as string]: value });
   }
   return forms;
 }

@@ -16,7 +16,8 @@ type Grads = (string | null)[];
 /**
  * Which formulation each window-op gradient emits. The defaults are the measured fastest on ORT 1.30
  * (docs/training.md); the others stay selectable so bench/train-profile.ts can compare old and new graphs
- * interleaved in one process, and the tests check every form against the same references.
+ * interleaved in one process, and the tests check every form against the same references (finite
+ * differences, the PyTorch fixtures, ORT's Indices on ties).
  */
 export interface WindowGradForms {
   /**
@@ -38,6 +39,14 @@ export interface WindowGradForms {
   /** LRN's s^-beta: 'pow' = Pow; 'roots' = Sqrt/Mul/Reciprocal when beta is a multiple of 1/4 (else Pow). */
   lrnPower: 'pow' | 'roots';
 }
+
+/** Every choice of each form, for callers that take forms from text (bench/train-profile.ts). */
+export const WINDOW_GRAD_FORM_CHOICES: { readonly [K in keyof WindowGradForms]: readonly WindowGradForms[K][] } = {
+  maxPool: ['scatter', 'argmax'],
+  convInput: ['transpose', 'conv', 'auto'],
+  convWeight: ['batched-taps', 'folded-taps'],
+  lrnPower: ['pow', 'roots'],
+};
 
 export const DEFAULT_WINDOW_GRAD_FORMS: Readonly<WindowGradForms> = Object.freeze({ maxPool: 'scatter', convInput: 'auto', convWeight: 'folded-taps', lrnPower: 'roots' });
 
@@ -263,7 +272,9 @@ function convOperands(ctx: GradContext): { x: string; w: string; channels: numbe
 /**
  * Conv: Y = conv(X, W) + B.
  * dX is ConvTranspose(dY, W) with the same strides/dilations/group, pads_begin kept and the end chosen so the
- * result has X's size exactly (adjointTransposeSettings: crop or output_padding when (in+pads-extent) % s != 0).
+ * result has X's size exactly (adjointTransposeSettings: crop or output_padding when (in+pads-extent) % s != 0),
+ * or, for stride 1 where useConvForInputGrad says so, a plain Conv of dY with the flipped, transposed kernel
+ * (stride1InputGradPads). dW: convWeightGrad. dB: the sum of dY over batch and positions.
  */
 export function convGrad(ctx: GradContext): Grads {
   const dy = ctx.gradOut(0);
@@ -314,8 +325,9 @@ function stride1InputGradPads(geo: WindowGeometry): number[] | undefined {
  * size per image; they differ in the buffer around it: Conv builds an im2col copy of dY (Mg*K rows per
  * group), ConvTranspose writes a column buffer of Cg*K rows and folds it with col2im. For a 1x1 kernel
  * Conv needs no im2col at all (its dX is the GEMM alone). Measured per layer on googlenet-mini (ORT 1.30,
- * 1 thread): 1x1 Conv 0.2-0.5 ms vs ConvTranspose 0.3-0.8 ms, but 3x3 32->96 29 vs 27 ms and 5x5 16->48
- * 11.4 vs 3.0 ms, where the im2col of the wider dY is 3x the column buffer.
+ * 1 thread, profile medians on a loaded machine): 1x1 Conv 0.2-0.5 ms vs ConvTranspose 0.3-0.8 ms, but 3x3
+ * 32->96 29 vs 27 ms and 5x5 16->48 11.4 vs 3.0 ms, where the im2col of the wider dY is 3x the column
+ * buffer. (With 2 threads the two were within noise of each other for every layer.)
  */
 function useConvForInputGrad(ws: readonly number[], kernel: readonly number[], group: number): boolean {
   if (activeForms.convInput === 'transpose') return false;
@@ -409,7 +421,8 @@ export function convTransposeGrad(ctx: GradContext): Grads {
 
 /**
  * MaxPool's training forward adds the Indices output (flat index into X over all of N*C*H*W, padding
- * excluded; storage_order 0) for backward; a node already producing row-major indices is kept as is.
+ * excluded; storage_order 0) for backward; a node already producing row-major indices is kept as is. Under
+ * the 'argmax' form the node stays as it is (the backward recomputes the argmax).
  */
 export function maxPoolForward(ctx: ForwardContext): void {
   const node = ctx.node;
@@ -446,9 +459,9 @@ export function attrValue(a: Attribute): AttrInput {
  * MaxPool: each output's gradient goes to the input element it took the max from (ORT keeps the first max
  * in window scan order, and its Indices say which), accumulated where windows overlap:
  * ScatterElements(zeros[N*C*H*W], flat Indices, flat dY, reduction='add') (opset 16), reshaped to X's shape.
- * Measured alternative (docs/autodiff.md): a dense formulation without Indices (per kernel tap, Equal of
- * the tap's strided slice with Y, first-match masking, one ConvTranspose with a one-hot kernel to place the
- * masked dY) was no faster for 3x3 kernels and 4x slower for 5x5 in ORT 1.30, so it was dropped.
+ * The Indices output costs ORT's fast MaxPool kernel (17x slower over googlenet-mini's pools), but every
+ * exact Indices-free backward measured so far costs more than it saves (docs/training.md, "MaxPool:
+ * measured, not changed"); the 'argmax' form (argmaxPoolGrad) stays selectable for re-measuring.
  */
 export function maxPoolGrad(ctx: GradContext): Grads {
   const dy = ctx.gradOut(0);
@@ -505,6 +518,8 @@ function argmaxPoolPlan(ctx: Emitter, node: Node): ArgmaxPoolPlan | undefined {
  * the pool's strides and dilations, adjointTransposeSettings pads) adds routed[o, t] into input position
  * o*s + t*d - pb: the adjoint of the tap slices, summing where windows overlap.
  * Not covered (ORT itself is ill-defined there): windows whose real values are all -inf, and NaN inputs.
+ * Cost: K-times-output-sized Slices, Concat, Equal, Where and ConvTranspose input; on googlenet-mini's
+ * step 80 ms more kernel time than Indices + ScatterElements at 1 thread (docs/training.md).
  */
 function argmaxPoolGrad(ctx: GradContext, plan: ArgmaxPoolPlan, dy: string): string {
   const { spatial, outSpatial, geo } = plan;

@@ -10,7 +10,7 @@ function params(n: number): string {
 /** One line: target, what was kept, the plan's measured speed-up and where the plan came from. */
 export function planHeadline(plan: RuntimePlanReport & Partial<Pick<RuntimePlan, 'cache'>>): string {
   const total = plan.stages.reduce((a, s) => a + s.candidates.length, 0);
-  const gain = plan.summary ? `; the plan measured ${fmtRatio(plan.summary)} against the original` : '';
+  const gain = plan.summary ? `; the planned model (exact folds and kept changes) measured ${fmtRatio(plan.summary)} against the original` : '';
   const cache = plan.cache?.hit ? ` (cached plan ${plan.cache.file ?? ''}, no measurement)` : `; ${plan.decisions} decisions in ${plan.measuringSeconds.toFixed(0)} s`;
   return `plan for ${plan.target} (${plan.runtime}; ${plan.machine}): kept ${plan.kept.length} of ${total} candidates${gain}${cache}`;
 }

@@ -166,16 +166,18 @@ function checkOptions(o: RuntimePlanOptions): PlanFamily[] {
   return families;
 }
 
-/** Keeps a few encoded models: the plan so far is the baseline of every alternative of a site. */
+/**
+ * Encoded models by model object: the plan so far is the baseline of every alternative of a site, and
+ * the search hands the same object each time. (Not by applied names: the original and the folded start
+ * both have none applied.) Weak, so models the search has moved past are freed with their bytes.
+ */
 class BytesCache {
-  private readonly entries = new Map<string, Uint8Array>();
+  private readonly entries = new WeakMap<Model, Uint8Array>();
   get(point: PlanPoint): Uint8Array {
-    const key = [...point.applied].sort().join('\u0000');
-    let b = this.entries.get(key);
+    let b = this.entries.get(point.model);
     if (!b) {
       b = encodeModel(point.model, { external: 'inline' });
-      this.entries.set(key, b);
-      if (this.entries.size > 4) this.entries.delete(this.entries.keys().next().value as string);
+      this.entries.set(point.model, b);
     }
     return b;
   }

@@ -6,7 +6,8 @@
  *   the site is applied on top of everything kept so far and the whole model is timed against the plan
  *   without it (decideFaster's rule, src/runtime/decide.ts). So a candidate is judged by what it adds to
  *   the plan, not by what it would do alone: two candidates that each pay alone but not together are
- *   not both kept, because the second is measured with the first applied.
+ *   not both kept, because the second is measured with the first applied. Of a site's alternatives that
+ *   pay, the least severe is taken unless a more severe one is measurably faster than it head to head.
  * - Backward elimination: a candidate kept early may stop paying once later ones are in (the later
  *   change subsumes its gain, or changes the kernels ORT picks around it). Every kept candidate is timed
  *   again as "the whole plan" against "the whole plan without it", latest first, and removed unless it
@@ -47,8 +48,11 @@ export interface Budget {
 
 /** A measurement as the plan reports it. */
 export interface Measurement {
-  /** forward: added on top of the plan; backward: the plan against the plan without it; budget / final: the plan against the original. */
-  phase: 'forward' | 'backward' | 'budget' | 'final';
+  /**
+   * forward: added on top of the plan; head-to-head: against a less severe alternative of its site;
+   * backward: the plan against the plan without it; budget / final: the plan against the original.
+   */
+  phase: 'forward' | 'head-to-head' | 'backward' | 'budget' | 'final';
   /** Candidates applied in the baseline of this measurement. */
   context: string[];
   keep: boolean;
@@ -154,6 +158,7 @@ export class PlanSearch {
   private estimate = 1;
   private originalMs: number | undefined;
   private budgetMet = false;
+  private measuredOnce = false;
   readonly budgetChecks: Measurement[] = [];
   private readonly log: (line: string) => void;
   private readonly budget: Budget | undefined;
@@ -186,8 +191,12 @@ export class PlanSearch {
     try {
       const d = await this.options.measure(baseline, candidate);
       if (baseline.applied.length === 0 && baseline.model === this.original.model) this.originalMs ??= d.baselineMs;
+      this.measuredOnce = true;
       return record(phase, baseline.applied, d);
     } catch (e) {
+      // Before any measurement has worked the fault is the setup (no runtime, inputs it cannot make), not
+      // the candidate: a plan of nothing but "cannot be measured" would hide it.
+      if (!this.measuredOnce) throw e;
       return `cannot be measured on the target: ${firstLine(errorMessage(e))}`;
     }
   }
@@ -289,15 +298,30 @@ export class PlanSearch {
         }
         const paying = measured.filter((x) => x.m.keep);
         if (paying.length === 0) continue;
-        // The fastest alternative, unless a less severe one is not measurably slower (its interval reaches the fastest's estimate).
-        const best = paying.reduce((a, b) => (b.m.ratio > a.m.ratio ? b : a));
-        const chosen = paying.find((x) => x.m.interval[1] >= best.m.ratio) ?? best;
+        // Between alternatives that pay, the least severe stays the choice unless a more severe one is
+        // measurably faster than it, head to head: two intervals against a common baseline overlap for
+        // differences a direct paired comparison resolves. (With a budget only the first that pays was timed.)
+        let chosen = paying[0] as (typeof paying)[number];
+        const versus = new Map<PreparedCandidate, Measurement>();
+        for (const x of paying.slice(1)) {
+          if (!(x.m.ratio > chosen.m.ratio)) continue;
+          const h = await this.decide('head-to-head', { applied: [...current.applied, chosen.p.candidate.name], model: chosen.model }, { applied: [...current.applied, x.p.candidate.name], model: x.model });
+          if (typeof h === 'string') continue;
+          out(x.p).measurements.push(h);
+          versus.set(x.p, h);
+          this.log(`  ${x.p.candidate.name} against ${chosen.p.candidate.name}: ${fmtRatio(h)}: ${h.keep ? 'faster, taken instead' : 'not measurably faster'}`);
+          if (h.keep) chosen = x;
+        }
         kept.push(chosen.p);
         this.applied = names(kept);
         this.model = chosen.model;
         this.estimate *= chosen.m.ratio;
         lastAddedUnchanged = chosen.p;
-        Object.assign(out(chosen.p), { status: 'kept', why: `pays on top of ${describeContext(current.applied)}: ${chosen.m.reason}` });
+        const won = versus.get(chosen.p);
+        Object.assign(out(chosen.p), {
+          status: 'kept',
+          why: `pays on top of ${describeContext(current.applied)}: ${chosen.m.reason}${won ? `; and ${fmtRatio(won)} against a less severe alternative` : ''}`,
+        });
         for (const p of s.alternatives) {
           if (p === chosen.p) continue;
           const o = out(p);
@@ -305,7 +329,9 @@ export class PlanSearch {
           if (!x) {
             if (o.why === 'not tried') o.why = `not tried: ${chosen.p.candidate.variant} at ${s.site} paid first (with a budget the least severe alternative that pays is taken)`;
           } else if (x.m.keep) {
-            o.why = `${chosen.p.candidate.variant} was taken at ${s.site} instead (${fmtRatio(chosen.m)}${chosen !== best ? ', less severe and not measurably slower' : ''}); this one measured ${fmtRatio(x.m)}`;
+            const h = versus.get(p);
+            o.why = `${chosen.p.candidate.variant} was taken at ${s.site} instead (${fmtRatio(chosen.m)}); this one measured ${fmtRatio(x.m)}` +
+              (h ? `, and ${fmtRatio(h)} head to head: ${h.keep ? 'faster, but a later alternative was faster still' : 'not measurably faster'}` : x.m.ratio <= chosen.m.ratio ? ', no faster' : '');
           }
         }
       }

@@ -17,9 +17,9 @@
 import type { Graph, Node } from '../ir/graph.js';
 import { RebirthError } from '../errors.js';
 import {
-  composeConvs, identityConv, macsPerOutput, outputSize, sumConvs, type LinearConv, type PaddingMode,
+  composeConvs, composeShapes, identityConv, identityShape, outputSize, shapeMacs, sumConvs, sumShapes, type ConvShape, type LinearConv, type PaddingMode,
 } from './linear-conv.js';
-import { linearConvOfNode, unitName, type Activation, type BlockUnit, type Chain, type ModelStructure, type Unit } from './structure.js';
+import { convShapeOfNode, linearConvOfNode, unitName, type Activation, type BlockUnit, type Chain, type ModelStructure, type Unit } from './structure.js';
 
 export type ItemKind = 'keep' | 'merge' | 'block' | 'skip';
 
@@ -34,8 +34,8 @@ export interface Item {
   groups?: number[][];
   /** Activations this item removes. */
   removed: Activation[];
-  /** 'merge': the merged conv. */
-  conv?: LinearConv;
+  /** 'merge': the shape of the merged conv (its weights are computed only for the runs a plan keeps). */
+  shape?: ConvShape;
   /** Multiply-accumulates per image before and after. */
   macsBefore: number;
   macs: number;
@@ -58,7 +58,7 @@ export interface CandidateOptions {
   maxUnits?: number;
   /** Largest merged kernel extent on any axis. Default 7. */
   maxKernel?: number;
-  /** Skip merges whose conv costs more than this many times the MACs of what it replaces. Default 4. */
+  /** Skip merges whose conv costs more than this many times the MACs of what it replaces. Default 2. */
   maxMacRatio?: number;
   /** Also offer dropping a residual block's path (item kind 'skip'). Default false. */
   skipBlocks?: boolean;
@@ -78,15 +78,15 @@ export function spatialOf(structure: ModelStructure, value: string): number[] {
   return shape.slice(1);
 }
 
-function macsOf(conv: LinearConv, inputSize: readonly number[]): number {
-  return macsPerOutput(conv) * product(outputSize(conv, inputSize));
+function macsOf(conv: Pick<LinearConv, 'cout' | 'cin' | 'group' | 'kernel' | 'dilations' | 'pads' | 'strides'>, inputSize: readonly number[]): number {
+  return shapeMacs(conv) * product(outputSize(conv, inputSize));
 }
 
 /** MACs of a unit as it is. */
 export function unitMacs(graph: Graph, structure: ModelStructure, u: Unit): number {
-  if (u.kind === 'conv') return macsOf(linearConvOfNode(graph, u.node), spatialOf(structure, u.input));
+  if (u.kind === 'conv') return macsOf(convShapeOfNode(graph, u.node), spatialOf(structure, u.input));
   let total = 0;
-  for (const n of [...u.path, ...(u.shortcut ? [u.shortcut] : [])]) total += macsOf(linearConvOfNode(graph, n), spatialOf(structure, n.inputs[0] ?? ''));
+  for (const n of [...u.path, ...(u.shortcut ? [u.shortcut] : [])]) total += macsOf(convShapeOfNode(graph, n), spatialOf(structure, n.inputs[0] ?? ''));
   return total;
 }
 
@@ -104,18 +104,58 @@ export function mergePathGroup(graph: Graph, structure: ModelStructure, block: B
   return acc;
 }
 
+/** The shape of mergePathGroup's conv, without the arithmetic. */
+export function pathGroupShape(graph: Graph, structure: ModelStructure, block: BlockUnit, indices: readonly number[], padding: PaddingMode): ConvShape | string {
+  const first = block.path[indices[0] as number];
+  if (!first) return 'empty group';
+  const inputSize = spatialOf(structure, first.inputs[0] ?? '');
+  let acc = convShapeOfNode(graph, first);
+  for (const k of indices.slice(1)) {
+    const next = composeShapes(acc, convShapeOfNode(graph, block.path[k] as Node), { padding, inputSize });
+    if (typeof next === 'string') return `${block.path[k]?.name ?? ''}: ${next}`;
+    acc = next;
+  }
+  return acc;
+}
+
+/** Collapsed blocks of a folded model, computed once per (model, block, padding). */
+const collapsed = new WeakMap<Graph, Map<string, LinearConv | string>>();
+
 /** A block as one conv: its whole path merged, plus the shortcut (a conv or the identity). */
 export function collapseBlock(graph: Graph, structure: ModelStructure, block: BlockUnit, padding: PaddingMode): LinearConv | string {
+  let cache = collapsed.get(graph);
+  if (!cache) {
+    cache = new Map();
+    collapsed.set(graph, cache);
+  }
+  const key = `${block.add.name}\u0000${padding}`;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
   const path = mergePathGroup(graph, structure, block, block.path.map((_, k) => k), padding);
+  let result: LinearConv | string;
+  if (typeof path === 'string') {
+    result = path;
+  } else {
+    const shortcut = block.shortcut ? linearConvOfNode(graph, block.shortcut) : identityConv(path.cin, path.kernel.length);
+    const sum = sumConvs(path, shortcut, spatialOf(structure, block.input));
+    result = typeof sum === 'string' ? `the shortcut cannot be added in: ${sum}` : sum;
+  }
+  cache.set(key, result);
+  return result;
+}
+
+/** The shape of collapseBlock's conv. */
+export function collapsedShape(graph: Graph, structure: ModelStructure, block: BlockUnit, padding: PaddingMode): ConvShape | string {
+  const path = pathGroupShape(graph, structure, block, block.path.map((_, k) => k), padding);
   if (typeof path === 'string') return path;
-  const shortcut = block.shortcut ? linearConvOfNode(graph, block.shortcut) : identityConv(path.cin, path.kernel.length);
-  const sum = sumConvs(path, shortcut, spatialOf(structure, block.input));
+  const shortcut = block.shortcut ? convShapeOfNode(graph, block.shortcut) : identityShape(path.cin, path.kernel.length);
+  const sum = sumShapes(path, shortcut, spatialOf(structure, block.input));
   return typeof sum === 'string' ? `the shortcut cannot be added in: ${sum}` : sum;
 }
 
-/** The unit as one conv (a block collapsed), or why not. */
-export function unitConv(graph: Graph, structure: ModelStructure, u: Unit, padding: PaddingMode): LinearConv | string {
-  return u.kind === 'conv' ? linearConvOfNode(graph, u.node) : collapseBlock(graph, structure, u, padding);
+/** The shape of the unit as one conv (a block collapsed), or why not. */
+export function unitShape(graph: Graph, structure: ModelStructure, u: Unit, padding: PaddingMode): ConvShape | string {
+  return u.kind === 'conv' ? convShapeOfNode(graph, u.node) : collapsedShape(graph, structure, u, padding);
 }
 
 /** Splits of 0..n-1 into contiguous groups, as group index lists. */
@@ -132,7 +172,7 @@ function compositions(n: number): number[][][] {
   return out;
 }
 
-function describeConv(c: LinearConv): string {
+function describeConv(c: Pick<LinearConv, 'kernel' | 'strides' | 'group' | 'cin' | 'cout'>): string {
   const k = c.kernel.join('x');
   const s = c.strides.every((v) => v === 1) ? '' : ` s${c.strides.join('x')}`;
   const g = c.group === 1 ? '' : c.group === c.cin && c.group === c.cout ? ' dw' : ` g${c.group}`;
@@ -144,27 +184,21 @@ export function enumerateCandidates(graph: Graph, structure: ModelStructure, opt
   const padding = options.padding ?? 'push';
   const maxUnits = options.maxUnits ?? 4;
   const maxKernel = options.maxKernel ?? 7;
-  const maxMacRatio = options.maxMacRatio ?? 4;
+  const maxMacRatio = options.maxMacRatio ?? 2;
   const items: Item[] = [];
   const refusals: ItemRefusal[] = [];
   structure.chains.forEach((chain: Chain, c) => {
     const macs = chain.units.map((u) => unitMacs(graph, structure, u));
     const units = chain.units;
-    // Each unit as one conv, computed once (a collapsed block is reused by every run through it).
-    const asConv = new Map<number, LinearConv | string>();
-    const convOf = (k: number): LinearConv | string => {
-      let v = asConv.get(k);
-      if (v === undefined) {
-        v = unitConv(graph, structure, units[k] as Unit, padding);
-        asConv.set(k, v);
-      }
-      return v;
-    };
+    // Each unit's shape as one conv, computed once. Candidates are shapes only: the latency table times
+    // convs of these shapes and the importance scores the linearized network, neither needs merged
+    // weights, which are computed for the chosen runs alone (src/shrink/apply.ts mergeGroups).
+    const shapes = units.map((u) => unitShape(graph, structure, u, padding));
     units.forEach((u, k) => {
       items.push({ id: `${c}:${k}`, chain: c, first: k, last: k, kind: 'keep', removed: [], macsBefore: macs[k] as number, macs: macs[k] as number, label: `${unitName(u)} as is` });
       if (u.kind !== 'block') return;
       if (options.skipBlocks) {
-        const shortcutMacs = u.shortcut ? macsOf(linearConvOfNode(graph, u.shortcut), spatialOf(structure, u.input)) : 0;
+        const shortcutMacs = u.shortcut ? macsOf(convShapeOfNode(graph, u.shortcut), spatialOf(structure, u.input)) : 0;
         items.push({
           id: `${c}:${k}:skip`, chain: c, first: k, last: k, kind: 'skip', removed: u.pathSlots.filter((a): a is Activation => a !== null),
           macsBefore: macs[k] as number, macs: shortcutMacs, label: `${unitName(u)}: path dropped, ${u.shortcut ? `shortcut ${u.shortcut.name} kept` : 'identity'}`,
@@ -175,10 +209,10 @@ export function enumerateCandidates(graph: Graph, structure: ModelStructure, opt
       // one-group grouping is dominated by collapsing the block.
       for (const groups of compositions(u.path.length)) {
         if (groups.length === u.path.length || groups.length === 1) continue;
-        const convs: LinearConv[] = [];
+        const convs: ConvShape[] = [];
         let failed: string | undefined;
         for (const g of groups) {
-          const m = mergePathGroup(graph, structure, u, g, padding);
+          const m = pathGroupShape(graph, structure, u, g, padding);
           if (typeof m === 'string') failed = m;
           else convs.push(m);
         }
@@ -190,9 +224,9 @@ export function enumerateCandidates(graph: Graph, structure: ModelStructure, opt
         const removed = groups.flatMap((g) => g.slice(0, -1).map((i) => u.pathSlots[i])).filter((a): a is Activation => a !== null && a !== undefined);
         let after = 0;
         groups.forEach((g, gi) => {
-          after += macsOf(convs[gi] as LinearConv, spatialOf(structure, u.path[g[0] as number]?.inputs[0] ?? ''));
+          after += macsOf(convs[gi] as ConvShape, spatialOf(structure, u.path[g[0] as number]?.inputs[0] ?? ''));
         });
-        if (u.shortcut) after += macsOf(linearConvOfNode(graph, u.shortcut), spatialOf(structure, u.input));
+        if (u.shortcut) after += macsOf(convShapeOfNode(graph, u.shortcut), spatialOf(structure, u.input));
         items.push({
           id: `${c}:${k}:${groups.map((g) => g.join('')).join('|')}`, chain: c, first: k, last: k, kind: 'block', groups, removed,
           macsBefore: macs[k] as number, macs: after, label: `${unitName(u)}: ${desc}`,
@@ -201,7 +235,7 @@ export function enumerateCandidates(graph: Graph, structure: ModelStructure, opt
     });
     for (let i = 0; i < units.length; i++) {
       const inputSize = spatialOf(structure, (units[i] as Unit).input);
-      let acc: LinearConv | string = convOf(i);
+      let acc: ConvShape | string = shapes[i] as ConvShape | string;
       let before = macs[i] as number;
       for (let j = i; j < units.length && j - i < maxUnits; j++) {
         const u = units[j] as Unit;
@@ -210,9 +244,9 @@ export function enumerateCandidates(graph: Graph, structure: ModelStructure, opt
         if (j > i) {
           before += macs[j] as number;
           if (typeof acc !== 'string') {
-            const next = convOf(j);
-            acc = typeof next === 'string' ? next : composeConvs(acc, next, { padding, inputSize });
-            if (typeof acc === 'string') acc = `${unitName(u)}: ${acc}`;
+            const next = shapes[j] as ConvShape | string;
+            acc = typeof next === 'string' ? `${unitName(u)}: ${next}` : composeShapes(acc, next, { padding, inputSize });
+            if (typeof acc === 'string' && typeof next !== 'string') acc = `${unitName(u)}: ${acc}`;
           }
         }
         if (j === i && u.kind === 'conv') continue;
@@ -229,6 +263,7 @@ export function enumerateCandidates(graph: Graph, structure: ModelStructure, opt
           refusals.push({ chain: c, first: i, last: j, units: runName, reason: `the merged conv (${describeConv(acc)}) would cost ${(after / before).toFixed(1)}x the MACs` });
           continue;
         }
+        const shape = acc;
         const removed: Activation[] = [];
         for (let k = i; k <= j; k++) {
           const unit = units[k] as Unit;
@@ -236,7 +271,7 @@ export function enumerateCandidates(graph: Graph, structure: ModelStructure, opt
           const slot = chain.slots[k];
           if (k < j && slot) removed.push(slot);
         }
-        items.push({ id: `${c}:${i}-${j}`, chain: c, first: i, last: j, kind: 'merge', removed, conv: acc, macsBefore: before, macs: after, label: `${runName} -> ${describeConv(acc)}` });
+        items.push({ id: `${c}:${i}-${j}`, chain: c, first: i, last: j, kind: 'merge', removed, shape, macsBefore: before, macs: after, label: `${runName} -> ${describeConv(shape)}` });
       }
     }
   });

@@ -1,7 +1,8 @@
 /**
  * The latency table: every item (src/shrink/candidates.ts) built as a model of its own (input the
  * value the item reads, batch 1; the item's convs, kept activations and Add; then the activation that
- * follows it, which the plan keeps) and timed on the target runtime.
+ * follows it, which the plan keeps) and timed on the target runtime. Merged convs get synthetic
+ * weights of their shape (syntheticConv).
  *
  * Items reading the same shape are timed together, interleaved (src/runtime/timing.ts), with a model
  * that only copies its input (Identity): a run's fixed cost (binding inputs, copying the output back
@@ -17,9 +18,9 @@ import { encodeModel } from '../onnx/encode.js';
 import { pairedGain, timeModels, type LatencyStats } from '../runtime/timing.js';
 import { RebirthError } from '../errors.js';
 import type { Backend } from '../runtime/session.js';
-import { mergePathGroup, type Item } from './candidates.js';
+import { pathGroupShape, type Item } from './candidates.js';
 import { convNode } from './apply.js';
-import type { LinearConv, PaddingMode } from './linear-conv.js';
+import type { ConvShape, LinearConv, PaddingMode } from './linear-conv.js';
 import { linearConvOfNode, type Activation, type BlockUnit, type ModelStructure } from './structure.js';
 
 export type Clock = 'wall' | 'cpu';
@@ -102,12 +103,28 @@ class ItemGraph {
   }
 }
 
+/**
+ * A conv of the given shape with seeded weights in [-1, 1) / fan-in: timing depends on the shape, not
+ * the values (no kernel of ORT skips zeros), so merged convs are timed without computing their weights.
+ */
+export function syntheticConv(shape: ConvShape, seed = 1): LinearConv {
+  let state = seed >>> 0 || 1;
+  const fanIn = (shape.cin / shape.group) * shape.kernel.reduce((a, b) => a * b, 1);
+  const n = shape.cout * fanIn;
+  const weight = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    weight[i] = (state / 2147483648 - 1) / fanIn;
+  }
+  return { ...shape, weight, bias: new Float64Array(shape.cout).fill(shape.biased ? 0.01 : 0) };
+}
+
 function blockModel(g: ItemGraph, graph: Graph, structure: ModelStructure, u: BlockUnit, groups: number[][], padding: PaddingMode): string {
   let y = 'x';
   groups.forEach((grp, gi) => {
-    const conv = grp.length === 1 ? linearConvOfNode(graph, u.path[grp[0] as number] as Node) : mergePathGroup(graph, structure, u, grp, padding);
-    if (typeof conv === 'string') throw new RebirthError(`latency table: block '${u.add.name}': ${conv}`);
-    y = g.conv(y, conv);
+    const shape = grp.length === 1 ? undefined : pathGroupShape(graph, structure, u, grp, padding);
+    if (typeof shape === 'string') throw new RebirthError(`latency table: block '${u.add.name}': ${shape}`);
+    y = g.conv(y, shape ? syntheticConv(shape) : linearConvOfNode(graph, u.path[grp[0] as number] as Node));
     const slot = u.pathSlots[grp[grp.length - 1] as number];
     if (gi < groups.length - 1 && slot) y = g.activation(y, slot);
   });
@@ -126,7 +143,8 @@ export function itemModel(folded: Model, structure: ModelStructure, item: Item, 
   const g = new ItemGraph(graph, shape);
   let y: string;
   if (item.kind === 'merge') {
-    y = g.conv('x', item.conv as LinearConv);
+    if (!item.shape) throw new RebirthError(`latency table: merge item ${item.id} has no shape`);
+    y = g.conv('x', syntheticConv(item.shape));
   } else if (item.kind === 'skip' && unit.kind === 'block') {
     y = unit.shortcut ? g.conv('x', linearConvOfNode(graph, unit.shortcut)) : g.identity('x');
   } else if (unit.kind === 'conv') {

@@ -86,19 +86,27 @@ export function spatialRank(c: LinearConv): number {
 }
 
 /** Input extent covered by one window: d (k - 1) + 1. */
-export function span(c: LinearConv, axis: number): number {
+export function span(c: Pick<LinearConv, 'kernel' | 'dilations'>, axis: number): number {
   return (c.dilations[axis] as number) * ((c.kernel[axis] as number) - 1) + 1;
 }
 
 /** Output spatial size for input `size` (no check that it is positive). */
-export function outputSize(c: LinearConv, size: readonly number[]): number[] {
-  const s = spatialRank(c);
+export function outputSize(c: Pick<LinearConv, 'kernel' | 'dilations' | 'pads' | 'strides'>, size: readonly number[]): number[] {
+  const s = c.kernel.length;
   return size.map((h, i) => Math.floor((h + (c.pads[i] as number) + (c.pads[i + s] as number) - span(c, i)) / (c.strides[i] as number)) + 1);
 }
 
 /** Multiply-accumulates per output position. */
 export function macsPerOutput(c: LinearConv): number {
   return c.cout * (c.cin / c.group) * product(c.kernel);
+}
+
+/** The shape of identityConv. */
+export function identityShape(channels: number, rank = 2): ConvShape {
+  return {
+    cin: channels, cout: channels, group: channels, kernel: new Array<number>(rank).fill(1), strides: new Array<number>(rank).fill(1),
+    dilations: new Array<number>(rank).fill(1), pads: new Array<number>(2 * rank).fill(0), biased: false,
+  };
 }
 
 /** A 1x1 conv that copies its input: C channels, group C, weight 1. */
@@ -134,7 +142,7 @@ function taps(kernel: readonly number[]): number[][] {
 }
 
 /** Input channels [first, first + count) of the group of output channel `o`. */
-function inputRange(c: LinearConv, o: number): [number, number] {
+function inputRangeOf(c: Pick<LinearConv, 'cin' | 'cout' | 'group'>, o: number): [number, number] {
   const perGroupOut = c.cout / c.group;
   const perGroupIn = c.cin / c.group;
   const g = Math.floor(o / perGroupOut);
@@ -177,9 +185,9 @@ export function validateConv(c: LinearConv, what: string): void {
  * with A's bias 0. `inputSize` is A's input spatial size; without it the end border is refused when B
  * pads there.
  */
-export function compositionBorderProblem(a: LinearConv, b: LinearConv, inputSize: readonly number[] | undefined): string | undefined {
-  const s = spatialRank(a);
-  const biased = a.bias.some((v) => v !== 0);
+export function compositionBorderProblem(a: ConvShape, b: ConvShape, inputSize: readonly number[] | undefined): string | undefined {
+  const s = a.kernel.length;
+  const biased = a.biased;
   const sizeA = inputSize ? outputSize(a, inputSize) : undefined;
   const sizeB = sizeA ? outputSize(b, sizeA) : undefined;
   const biasProblem = 'the second conv pads the first one\'s output with zeros, where the merged conv would see the first conv\'s bias';
@@ -226,13 +234,64 @@ export function compositionBorderProblem(a: LinearConv, b: LinearConv, inputSize
   return undefined;
 }
 
+/** The shape of a conv without its weights: what composing and filtering need before any arithmetic. */
+export type ConvShape = Omit<LinearConv, 'weight' | 'bias'> & { biased: boolean };
+
+export function shapeOf(c: LinearConv): ConvShape {
+  return { cin: c.cin, cout: c.cout, group: c.group, kernel: c.kernel, strides: c.strides, dilations: c.dilations, pads: c.pads, biased: c.bias.some((v) => v !== 0) };
+}
+
+/**
+ * The geometry composeConvs would give B after A, without computing weights (group count from the
+ * same structural connectivity), with the same border check in 'exact' mode.
+ */
+export function composeShapes(a: ConvShape, b: ConvShape, options: ComposeOptions = {}): ConvShape | string {
+  const s = a.kernel.length;
+  if (b.kernel.length !== s) return `the convolutions have ${s} and ${b.kernel.length} spatial axes`;
+  if (b.cin !== a.cout) return `the second conv takes ${b.cin} channels, the first gives ${a.cout}`;
+  if ((options.padding ?? 'exact') === 'exact') {
+    const problem = compositionBorderProblem(a, b, options.inputSize);
+    if (problem) return problem;
+  }
+  const strides: number[] = [];
+  const dilations: number[] = [];
+  const kernel: number[] = [];
+  const pads = new Array<number>(2 * s).fill(0);
+  for (let i = 0; i < s; i++) {
+    const sA = a.strides[i] as number;
+    const dA = a.dilations[i] as number;
+    const stepB = (b.dilations[i] as number) * sA;
+    const kA = a.kernel[i] as number;
+    const kB = b.kernel[i] as number;
+    const d = gcd(kA > 1 ? dA : 0, kB > 1 ? stepB : 0) || 1;
+    strides.push(sA * (b.strides[i] as number));
+    dilations.push(d);
+    kernel.push((dA * (kA - 1) + stepB * (kB - 1)) / d + 1);
+    pads[i] = (a.pads[i] as number) + sA * (b.pads[i] as number);
+    pads[i + s] = (a.pads[i + s] as number) + sA * (b.pads[i + s] as number);
+  }
+  const reach: Array<[number, number]> = [];
+  for (let o = 0; o < b.cout; o++) {
+    const [m0, mCount] = inputRangeOf(b, o);
+    const [lo] = inputRangeOf(a, m0);
+    const [hiStart, hiCount] = inputRangeOf(a, m0 + mCount - 1);
+    reach.push([lo, hiStart + hiCount - 1]);
+  }
+  return { cin: a.cin, cout: b.cout, group: coarsestGroups(a.cin, b.cout, reach), kernel, strides, dilations, pads, biased: a.biased || b.biased };
+}
+
+/** Multiply-accumulates per output position of a conv shape. */
+export function shapeMacs(c: Pick<ConvShape, 'cout' | 'cin' | 'group' | 'kernel'>): number {
+  return c.cout * (c.cin / c.group) * product(c.kernel);
+}
+
 /** B after A as one conv, or the reason it is not exact (padding 'exact' only). */
 export function composeConvs(a: LinearConv, b: LinearConv, options: ComposeOptions = {}): LinearConv | string {
   const s = spatialRank(a);
   if (spatialRank(b) !== s) return `the convolutions have ${s} and ${spatialRank(b)} spatial axes`;
   if (b.cin !== a.cout) return `the second conv takes ${b.cin} channels, the first gives ${a.cout}`;
   if ((options.padding ?? 'exact') === 'exact') {
-    const problem = compositionBorderProblem(a, b, options.inputSize);
+    const problem = compositionBorderProblem(shapeOf(a), shapeOf(b), options.inputSize);
     if (problem) return problem;
   }
   const strides: number[] = [];
@@ -257,9 +316,9 @@ export function composeConvs(a: LinearConv, b: LinearConv, options: ComposeOptio
   // Connectivity: output o of B reaches B's group's middle channels, each of which reaches A's group's inputs.
   const reach: Array<[number, number]> = [];
   for (let o = 0; o < b.cout; o++) {
-    const [m0, mCount] = inputRange(b, o);
-    const [lo] = inputRange(a, m0);
-    const [hiStart, hiCount] = inputRange(a, m0 + mCount - 1);
+    const [m0, mCount] = inputRangeOf(b, o);
+    const [lo] = inputRangeOf(a, m0);
+    const [hiStart, hiCount] = inputRangeOf(a, m0 + mCount - 1);
     reach.push([lo, hiStart + hiCount - 1]);
   }
   const group = coarsestGroups(a.cin, b.cout, reach);
@@ -280,13 +339,17 @@ export function composeConvs(a: LinearConv, b: LinearConv, options: ComposeOptio
   const bInPer = b.cin / b.group;
   const wA = a.weight;
   const wB = b.weight;
+  if (a.group === 1 && b.group === 1) {
+    denseCompose(a, b, weight, bias, kSize, offsetA, offsetB);
+    return { cin: a.cin, cout: b.cout, group, kernel, strides, dilations, pads, weight, bias };
+  }
   for (let o = 0; o < b.cout; o++) {
-    const [m0, mCount] = inputRange(b, o);
+    const [m0, mCount] = inputRangeOf(b, o);
     const base = Math.floor(o / outPer) * inPer;
     let biasAcc = b.bias[o] as number;
     for (let mm = 0; mm < mCount; mm++) {
       const m = m0 + mm;
-      const [i0, iCount] = inputRange(a, m);
+      const [i0, iCount] = inputRangeOf(a, m);
       for (let tb = 0; tb < kB; tb++) {
         const wb = wB[(o * bInPer + mm) * kB + tb] as number;
         if (wb === 0) continue;
@@ -308,15 +371,63 @@ export function composeConvs(a: LinearConv, b: LinearConv, options: ComposeOptio
 }
 
 /**
- * A + B over the same input as one conv (see the file comment), or why not. `inputSize` (the common
- * input's spatial size) lets the output sizes be compared; without it the two must agree symbolically.
+ * composeConvs for two dense convs, as kA x kB matrix products: for each tap pair,
+ * W[:, :, offset(tA) + offset(tB)] += WB[:, :, tB] WA[:, :, tA] (cout x cmid times cmid x cin). The
+ * same arithmetic as the general loop, ordered so that the innermost loop runs over contiguous input
+ * channels (per-tap copies of A and of the result are laid out tap-major), several times faster for
+ * the wide layers of ImageNet networks.
  */
-export function sumConvs(a: LinearConv, b: LinearConv, inputSize?: readonly number[]): LinearConv | string {
-  const s = spatialRank(a);
-  if (spatialRank(b) !== s) return `the convolutions have ${s} and ${spatialRank(b)} spatial axes`;
+function denseCompose(a: LinearConv, b: LinearConv, weight: Float64Array, bias: Float64Array, kSize: number, offsetA: Int32Array, offsetB: Int32Array): void {
+  const cin = a.cin;
+  const cmid = a.cout;
+  const cout = b.cout;
+  const kA = offsetA.length;
+  const kB = offsetB.length;
+  // A as [tA][m][i], the result as [tap][o][i].
+  const aT = new Float64Array(kA * cmid * cin);
+  for (let m = 0; m < cmid; m++) {
+    for (let i = 0; i < cin; i++) for (let t = 0; t < kA; t++) aT[(t * cmid + m) * cin + i] = a.weight[(m * cin + i) * kA + t] as number;
+  }
+  const out = new Float64Array(kSize * cout * cin);
+  for (let tb = 0; tb < kB; tb++) {
+    for (let ta = 0; ta < kA; ta++) {
+      const tap = (offsetA[ta] as number) + (offsetB[tb] as number);
+      for (let o = 0; o < cout; o++) {
+        const dst = (tap * cout + o) * cin;
+        for (let m = 0; m < cmid; m++) {
+          const wb = b.weight[(o * cmid + m) * kB + tb] as number;
+          if (wb === 0) continue;
+          const src = (ta * cmid + m) * cin;
+          for (let i = 0; i < cin; i++) out[dst + i] = (out[dst + i] as number) + wb * (aT[src + i] as number);
+        }
+      }
+    }
+  }
+  for (let o = 0; o < cout; o++) {
+    for (let i = 0; i < cin; i++) for (let t = 0; t < kSize; t++) weight[(o * cin + i) * kSize + t] = out[(t * cout + o) * cin + i] as number;
+    let acc = b.bias[o] as number;
+    for (let m = 0; m < cmid; m++) {
+      let sum = 0;
+      for (let tb = 0; tb < kB; tb++) sum += b.weight[(o * cmid + m) * kB + tb] as number;
+      acc += sum * (a.bias[m] as number);
+    }
+    bias[o] = acc;
+  }
+}
+
+interface SumGeometry {
+  kernel: number[];
+  dilations: number[];
+  pads: number[];
+  /** Per axis, each branch's tap shift in the common frame (in units of the common dilation). */
+  shifts: Array<[number, number]>;
+}
+
+function sumGeometry(a: Omit<ConvShape, 'biased'>, b: Omit<ConvShape, 'biased'>, inputSize?: readonly number[]): SumGeometry | string {
+  const s = a.kernel.length;
+  if (b.kernel.length !== s) return `the convolutions have ${s} and ${b.kernel.length} spatial axes`;
   if (a.cin !== b.cin || a.cout !== b.cout) return `the branches map ${a.cin}->${a.cout} and ${b.cin}->${b.cout} channels`;
-  const strides = [...a.strides];
-  if (b.strides.some((st, i) => st !== strides[i])) return `the branches have strides [${a.strides.join(',')}] and [${b.strides.join(',')}]`;
+  if (b.strides.some((st, i) => st !== a.strides[i])) return `the branches have strides [${a.strides.join(',')}] and [${b.strides.join(',')}]`;
   const kernel: number[] = [];
   const dilations: number[] = [];
   const pads = new Array<number>(2 * s).fill(0);
@@ -327,7 +438,7 @@ export function sumConvs(a: LinearConv, b: LinearConv, inputSize?: readonly numb
     const p = Math.max(pa, pb);
     const shiftA = p - pa;
     const shiftB = p - pb;
-    const step = (c: LinearConv): number => ((c.kernel[i] as number) > 1 ? (c.dilations[i] as number) : 0);
+    const step = (c: Omit<ConvShape, 'biased'>): number => ((c.kernel[i] as number) > 1 ? (c.dilations[i] as number) : 0);
     const d = gcd(gcd(step(a), step(b)), gcd(shiftA, shiftB)) || 1;
     const extent = Math.max(span(a, i) - 1 + shiftA, span(b, i) - 1 + shiftB);
     kernel.push(extent / d + 1);
@@ -341,13 +452,32 @@ export function sumConvs(a: LinearConv, b: LinearConv, inputSize?: readonly numb
     const numeratorB = pb + (b.pads[i + s] as number) - span(b, i);
     const numeratorC = p + e - spanC;
     if (numeratorB !== numeratorC) {
-      const st = strides[i] as number;
+      const st = a.strides[i] as number;
       const h = inputSize?.[i];
       if (h === undefined || Math.floor((h + numeratorB) / st) !== Math.floor((h + numeratorC) / st)) {
         return `the branches give different output sizes on axis ${i}${h === undefined ? ' (or the input size is unknown)' : ''}`;
       }
     }
   }
+  return { kernel, dilations, pads, shifts };
+}
+
+/** The geometry sumConvs would give, without weights. */
+export function sumShapes(a: ConvShape, b: ConvShape, inputSize?: readonly number[]): ConvShape | string {
+  const g = sumGeometry(a, b, inputSize);
+  if (typeof g === 'string') return g;
+  return { cin: a.cin, cout: a.cout, group: gcd(a.group, b.group), kernel: g.kernel, strides: [...a.strides], dilations: g.dilations, pads: g.pads, biased: a.biased || b.biased };
+}
+
+/**
+ * A + B over the same input as one conv (see the file comment), or why not. `inputSize` (the common
+ * input's spatial size) lets the output sizes be compared; without it the two must agree symbolically.
+ */
+export function sumConvs(a: LinearConv, b: LinearConv, inputSize?: readonly number[]): LinearConv | string {
+  const geometry = sumGeometry(a, b, inputSize);
+  if (typeof geometry === 'string') return geometry;
+  const { kernel, dilations, pads, shifts } = geometry;
+  const strides = [...a.strides];
   const group = gcd(a.group, b.group);
   const inPer = a.cin / group;
   const kSize = product(kernel);
@@ -362,7 +492,7 @@ export function sumConvs(a: LinearConv, b: LinearConv, inputSize?: readonly numb
     }, 0));
     const cInPer = c.cin / c.group;
     for (let o = 0; o < c.cout; o++) {
-      const [i0, iCount] = inputRange(c, o);
+      const [i0, iCount] = inputRangeOf(c, o);
       const base = Math.floor(o / (c.cout / group)) * inPer;
       bias[o] = (bias[o] as number) + (c.bias[o] as number);
       for (let ii = 0; ii < iCount; ii++) {

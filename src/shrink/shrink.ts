@@ -28,7 +28,7 @@ export interface ShrinkPlanOptions extends CandidateOptions {
   speedup?: number;
   /** Or a latency budget for the whole network, in ms on the table's clock. */
   latencyBudgetMs?: number;
-  /** Calibration images for the importance scores (calibrationFromData); without them, 16 seeded random inputs and 'kl'. */
+  /** Calibration images for the importance scores (calibrationFromData); without them, 4 seeded random inputs and 'kl'. */
   calibration?: Calibration;
   importance?: ImportanceLoss;
   /** Timed rounds per model in the latency table (default 20). */
@@ -100,34 +100,53 @@ export async function calibrationFromData(data: Data, count: number): Promise<Ca
   };
 }
 
-/** Everything up to the plan (see the file comment). */
-export async function planShrink(model: Model, options: ShrinkPlanOptions = {}): Promise<ShrinkPlanResult> {
+/** What does not depend on the target: the folded model, its chains, the candidates and their importance. */
+export interface PreparedShrink {
+  folded: Model;
+  structure: ModelStructure;
+  candidates: Candidates;
+  importance: ImportanceResult;
+  padding: PaddingMode;
+}
+
+/** Fold, analyse, enumerate and score (see the file comment); planShrink does the rest per target. */
+export async function prepareShrink(model: Model, options: ShrinkPlanOptions = {}): Promise<PreparedShrink> {
   const log = options.log ?? ((): void => undefined);
-  const target = options.target ?? 'node';
   const padding = options.padding ?? 'push';
-  if (options.speedup !== undefined && options.latencyBudgetMs !== undefined) throw new RebirthError('shrink: give --speedup or --latency-budget, not both');
-  const speedup = options.speedup ?? 1.5;
-  if (!(speedup > 0)) throw new RebirthError(`shrink: --speedup must be above 0, got ${speedup}`);
   const folded = await foldForShrink(model);
   const structure = analyzeStructure(folded);
   if (structure.chains.length === 0) throw new RebirthError('shrink: the model has no chain of convolutions to merge (convs need constant weights and known input shapes)');
   const candidates = enumerateCandidates(folded.graph, structure, options);
   log(`${structure.chains.length} chains, ${candidates.items.length} candidate items, ${candidates.refusals.length} refused runs`);
+  const input = folded.graph.inputs.find((v) => !folded.graph.initializers.has(v.name));
+  const shape = input ? structure.shapes.get(input.name) : undefined;
+  if (!shape) throw new RebirthError('shrink: the model input needs a known per-sample shape');
+  // Without data, a few seeded random inputs: the KL to the original's outputs still ranks what
+  // removing an activation changes (a structure-only model has nothing better to offer).
+  const calib = options.calibration ?? randomCalibration(shape, 4);
+  const importance = await measureImportance(folded, structure, candidates.items, calib, {
+    padding, ...(options.importance ? { loss: options.importance } : {}), ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  });
+  log(`importance (${importance.loss}) of ${candidates.items.filter((i) => i.kind !== 'keep').length} items on ${calib.count} images`);
+  return { folded, structure, candidates, importance, padding };
+}
+
+/** Everything up to the plan (see the file comment); `prepared` reuses a prepareShrink result (another target). */
+export async function planShrink(model: Model, options: ShrinkPlanOptions & { prepared?: PreparedShrink } = {}): Promise<ShrinkPlanResult> {
+  const log = options.log ?? ((): void => undefined);
+  const target = options.target ?? 'node';
+  if (options.speedup !== undefined && options.latencyBudgetMs !== undefined) throw new RebirthError('shrink: give --speedup or --latency-budget, not both');
+  const speedup = options.speedup ?? 1.5;
+  if (!(speedup > 0)) throw new RebirthError(`shrink: --speedup must be above 0, got ${speedup}`);
+  const prepared = options.prepared ?? await prepareShrink(model, options);
+  const { folded, structure, candidates, importance, padding } = prepared;
   const timing = { backend: target, padding, ...(options.runs !== undefined ? { runs: options.runs } : {}), ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}), ...(options.clock ? { clock: options.clock } : {}) };
   const table = await measureLatencyTable(folded, structure, candidates.items, timing);
   const whole = await measureModels({ whole: folded }, timing);
   const wholeMs = whole.whole ?? NaN;
   const keptMs = candidates.items.filter((i) => i.kind === 'keep').reduce((s, i) => s + (table.ms.get(i.id) ?? 0), 0);
   const restMs = Math.max(0, wholeMs - keptMs);
-  log(`latency table on ${target} (${table.clock} clock): whole network ${wholeMs.toFixed(3)} ms, chains ${keptMs.toFixed(3)} ms`);
-  const input = folded.graph.inputs.find((v) => !folded.graph.initializers.has(v.name));
-  const shape = input ? structure.shapes.get(input.name) : undefined;
-  if (!shape) throw new RebirthError('shrink: the model input needs a known per-sample shape');
-  const calib = options.calibration ?? randomCalibration(shape, 16);
-  const importance = await measureImportance(folded, structure, candidates.items, calib, {
-    padding, ...(options.importance ? { loss: options.importance } : {}), ...(options.threads !== undefined ? { threads: options.threads } : {}),
-  });
-  log(`importance (${importance.loss}) of ${candidates.items.filter((i) => i.kind !== 'keep').length} items on ${calib.count} images`);
+  log(`latency table on ${target} (${table.clock} clock): whole network ${wholeMs.toFixed(3)} ms, items ${keptMs.toFixed(3)} ms`);
   // The items' times add up to more than the whole network takes (each stand-alone run pays costs the
   // network pays once), so the budget is set on the items' scale, T_keep x (target / whole), and then
   // corrected by measurement: the plan is built and the whole merged network timed against the folded
@@ -152,9 +171,17 @@ export async function planShrink(model: Model, options: ShrinkPlanOptions = {}):
     budget *= measured / wanted;
   }
   const meeting = rounds.filter((r) => r.measuredSpeedup >= wanted);
-  const best = meeting.length > 0
+  let best = meeting.length > 0
     ? meeting.reduce((a, b) => (b.plan.importance < a.plan.importance ? b : a))
     : rounds.reduce((a, b) => (b.measuredSpeedup > a.measuredSpeedup ? b : a));
+  if (best.measuredSpeedup < 1) {
+    // Every plan measured slower than the network as it is: keep it as it is.
+    const keep = planSegments({
+      structure, items: candidates.items.filter((i) => i.kind === 'keep'), latency: table.ms, importance: importance.delta, budgetMs: keptMs * 1.01 + 1e-9,
+    });
+    best = { plan: keep, budgetMs: keptMs, measuredSpeedup: 1 };
+    log('every plan measured slower than the network as it is: nothing is merged');
+  }
   return {
     folded, structure, candidates, table, importance, wholeMs, restMs, plan: best.plan, rounds, measuredSpeedup: best.measuredSpeedup,
     padding, target, speedup: wanted,

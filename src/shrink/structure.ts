@@ -19,7 +19,7 @@ import { getInt, getInts, getString } from '../ir/attributes.js';
 import { DataType, tensorToFloat32 } from '../ir/tensor.js';
 import { consumers, graphOutputNames, producers } from '../ir/topology.js';
 import { inferTypes } from '../shapes/infer.js';
-import type { LinearConv } from './linear-conv.js';
+import type { ConvShape, LinearConv } from './linear-conv.js';
 import { RebirthError } from '../errors.js';
 
 /** Single-node elementwise activations real CNNs put between convs (ReLU6 is Clip). */
@@ -290,6 +290,24 @@ export function linearConvOfNode(graph: Graph, node: Node): LinearConv {
     pads: valid ? new Array<number>(2 * s).fill(0) : getInts(node, 'pads', new Array<number>(2 * s).fill(0)),
     weight: Float64Array.from(tensorToFloat32(w)),
     bias: b ? Float64Array.from(tensorToFloat32(b)) : new Float64Array(cout),
+  };
+}
+
+/** The Conv node's shape (no weight copy; the bias is read to know whether it is zero). */
+export function convShapeOfNode(graph: Graph, node: Node): ConvShape {
+  const w = graph.initializers.get(node.inputs[1] ?? '');
+  if (!w) throw new RebirthError(`conv '${node.name}' has no weight initializer; only convs with constant weights can merge`);
+  const b = node.inputs[2] ? graph.initializers.get(node.inputs[2]) : undefined;
+  const [cout, cinPerGroup, ...kernel] = w.dims as [number, number, ...number[]];
+  const s = kernel.length;
+  const group = getInt(node, 'group', 1);
+  const valid = getString(node, 'auto_pad', 'NOTSET') === 'VALID';
+  return {
+    cin: cinPerGroup * group, cout, group, kernel,
+    strides: getInts(node, 'strides', new Array<number>(s).fill(1)),
+    dilations: getInts(node, 'dilations', new Array<number>(s).fill(1)),
+    pads: valid ? new Array<number>(2 * s).fill(0) : getInts(node, 'pads', new Array<number>(2 * s).fill(0)),
+    biased: b ? tensorToFloat32(b).some((v) => v !== 0) : false,
   };
 }
 

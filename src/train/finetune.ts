@@ -230,6 +230,7 @@ export class TeacherRunner {
         if (r === undefined) missing.push(i);
         else rows[i] = r;
       }
+      if (missing.length === 0 && options.progress) process.stderr.write(`teacher logits: all ${data.count} read from the cache\n`);
       if (missing.length > 0) {
         const todo = data.select(Uint32Array.from(missing));
         const bar = options.progress ? new Progress({ total: missing.length, label: `teacher logits (${data.count - missing.length} cached)`, unit: 'img' }) : undefined;

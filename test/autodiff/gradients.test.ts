@@ -95,6 +95,7 @@ gcForms('Conv', [
   ['groups 2, stride 2, dilation', { group: 2, strides: [2, 2], dilations: [2, 1] }, [[2, 4, 9, 8], [6, 2, 3, 2], [6]]],
   ['depthwise', { group: 4, pads: [1, 1, 1, 1], strides: [2, 2] }, [[2, 4, 7, 7], [4, 1, 3, 3], [4]]],
   ['depthwise multiplier 2', { group: 3, pads: [1, 1, 1, 1] }, [[2, 3, 5, 5], [6, 1, 3, 3], [6]]],
+  ['depthwise stride 1', { group: 4, pads: [1, 1, 1, 1] }, [[2, 4, 5, 5], [4, 1, 3, 3], [4]]],
   ['1x1', {}, [[2, 5, 4, 4], [3, 5, 1, 1], [3]]],
   ['auto_pad SAME_UPPER stride 2', { auto_pad: 'SAME_UPPER', strides: [2, 2] }, [[2, 2, 7, 6], [3, 2, 3, 2], [3]]],
   ['auto_pad SAME_LOWER', { auto_pad: 'SAME_LOWER' }, [[2, 2, 5, 5], [3, 2, 2, 2], [3]]],

@@ -130,3 +130,10 @@ test('MaxPool forms: argmax runs the plain MaxPool forward and no ScatterElement
   const disagree = trainingNodes('MaxPool', { kernel_shape: [2, 2], strides: [3, 3], pads: [1, 1, 1, 1], ceil_mode: 1 }, [1, 1, 4, 4], undefined, { maxPool: 'argmax' });
   assert.deepEqual(pools(disagree), [2]);
 });
+
+test('LRN s^-beta: Sqrt/Reciprocal for multiples of 1/4, Pow otherwise', () => {
+  const ops = (beta: number): string[] => trainingNodes('LRN', { size: 3, alpha: { float: 0.1 }, beta: { float: beta }, bias: { float: 1 } }, [2, 4, 3, 3], undefined, {}).map((n) => n.opType);
+  assert.deepEqual([count(ops(0.75), 'Pow'), count(ops(0.75), 'Sqrt'), count(ops(0.75), 'Reciprocal')], [0, 2, 1]);
+  assert.deepEqual([count(ops(0.5), 'Pow'), count(ops(0.5), 'Sqrt')], [0, 1]);
+  assert.equal(count(ops(0.6), 'Pow'), 1);
+});

@@ -30,7 +30,7 @@ void test('bad ranks, bad options and missing data: one-line errors', async () =
     [['--ranks', ranksFile('unknown.json', { 'conv9/nope': [4, 4] })], /unknown\.json names layer 'conv9\/nope', which is not a Conv\/Gemm\/MatMul node/],
     [['--ranks', path.join(dir, 'absent.json')], /absent\.json cannot be read/],
     [['--ranks', 'energy:1.5'], /--ranks energy:1\.5: the fraction must be in \(0, 1\]/],
-    [['--ranks', 'biggest'], /--ranks must be vbmf, energy:0\.9, latency:0\.7 or a ranks FILE\.json, got 'biggest'/],
+    [['--ranks', 'biggest'], /--ranks must be vbmf, energy:0\.9, latency:0\.7, fraction:0\.5\[,0\.25\] or a ranks FILE\.json, got 'biggest'/],
     [['--retrain', 'distill'], /--retrain distill needs --data fashion-mnist/],
     [['--retrain', 'sometimes', '--data', 'fashion-mnist'], /--retrain must be one of paper, distill, none/],
   ];

@@ -14,6 +14,8 @@ import { teacherPath } from '../../src/util/paths.js';
 import { brokenJpeg, imageFolder, tempDir, writeImage } from './images.js';
 
 const skip = !fs.existsSync(FASHION_MNIST_DEFAULT_DIR);
+// The teacher-logit cache of the commands run here goes to a temporary folder, not the user's ~/.cache.
+process.env.XDG_CACHE_HOME = tempDir('rebirth-cli-cache-');
 const teacher = teacherPath();
 let root = '';
 let labeled = '';
@@ -97,6 +99,7 @@ void describe('--data plumbing of train and merge', { skip }, () => {
   });
 
   void test('merge --retrain distill on an unlabeled folder with --eval-data', () => {
+    const cache = path.join(process.env.XDG_CACHE_HOME ?? '', 'rebirth', 'teacher-logits');
     const out = path.join(root, 'merged.onnx');
     const r = rebirth('merge', teacher, '-o', out, '--retrain', 'distill', '--data', path.join(root, 'unlabeled'), '--eval-data', labeled,
       '--epochs', '1', '--runs', '2', '--json');
@@ -104,6 +107,9 @@ void describe('--data plumbing of train and merge', { skip }, () => {
     const report = JSON.parse(r.stdout) as { accuracy: { before: number; after: number } };
     assert.ok(report.accuracy.before > 0.8 && report.accuracy.after > 0);
     assert.deepEqual(readDataInfo(loadModel(out)).classNames?.length, 10, 'class names from the evaluation folder');
+    const keys = fs.readdirSync(cache).filter((f) => f.endsWith('.keys'));
+    assert.equal(keys.length, 1);
+    assert.equal(fs.readFileSync(path.join(cache, keys[0] ?? ''), 'utf8').trim().split('\n').length, 64, 'teacher logits of the 64 images cached');
     const paper = rebirth('merge', teacher, '-o', path.join(root, 'paper.onnx'), '--retrain', 'paper', '--data', path.join(root, 'unlabeled'), '--eval-data', labeled, '--epochs', '0.1', '--runs', '1');
     expectOneLineError(paper, /unlabeled \(no class folders\): .*--retrain distill/);
   });

@@ -22,6 +22,7 @@ test('demo on an unlabeled training folder with a labeled evaluation folder', { 
   const evalDir = path.join(root, 'test');
   await writeImageFolder(loadFashionMnist({ split: 'test', limit: 192 }), evalDir);
   const outDir = path.join(root, 'out');
+  process.env.XDG_CACHE_HOME = path.join(root, 'cache'); // the teacher-logit cache, not the user's ~/.cache
   const lines: string[] = [];
   const s = await runDemo({ outDir, teacher: teacherPath(), data: unlabeled, evalData: evalDir, epochs: 1, runs: 2, googlenet: false, log: (l) => lines.push(l) });
   assert.deepEqual(s.data, { train: unlabeled, test: evalDir });

@@ -45,7 +45,7 @@ test('a merge + fusion plan keeps what pays, explains every candidate, and its r
     if (c.status === 'kept') assert.ok(c.gain && c.gain.ratio > 1 && c.gain.interval[0] > 1, c.name);
   }
   const lines = explainPlan(plan);
-  assert.match(lines[0] ?? '', /^plan for node .* kept 5 of \d+ candidates; the plan measured/);
+  assert.match(lines[0] ?? '', /^plan for node .* kept 5 of \d+ candidates; the planned model \(exact folds and kept changes\) measured/);
   assert.ok(lines.some((l) => /^ {2}left inception_3a@r0.25 \[branch, approximate, retrains [\d.]+K\] 0\.9\d\dx/.test(l)), lines.join('\n'));
 
   const merge = planMergeOptions(plan);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PlanSearch, type CandidateOutcome } from '../../src/plan/search.js';
 import { applyPatch } from '../../src/plan/candidate.js';
+import { RebirthError } from '../../src/errors.js';
 import { chainModel, fakeCandidate, fakeTimer } from './helpers.js';
 
 const byName = (outcomes: CandidateOutcome[]): Map<string, CandidateOutcome> => new Map(outcomes.map((o) => [o.name, o]));
@@ -61,7 +62,7 @@ test('backward elimination drops a change a later one made redundant', async () 
   assert.ok(timer.calls.some((c) => c.baseline.join() === 'B' && c.candidate.join() === 'A,B'), 'A was timed as the plan against the plan without it');
 });
 
-test('a site keeps its fastest alternative, or with a budget the least severe one that pays', async () => {
+test('a site keeps its least severe alternative unless a more severe one is measurably faster head to head; with a budget the first that pays', async () => {
   const base = chainModel(1);
   const alternatives = async (): Promise<Awaited<ReturnType<typeof fakeCandidate>>[]> => [
     await fakeCandidate(base, { name: 'blk@cover', node: 'r1', site: 'blk', variant: 'cover', severity: 0 }),
@@ -72,6 +73,14 @@ test('a site keeps its fastest alternative, or with a budget the least severe on
   const outFree = byName(await free.runStage('fake', await alternatives()));
   assert.deepEqual(free.current.applied, ['blk@keep']);
   assert.match(outFree.get('blk@cover')?.why ?? '', /keep was taken at blk instead/);
+  assert.match(outFree.get('blk@keep')?.why ?? '', /against a less severe alternative/);
+  assert.equal(outFree.get('blk@keep')?.measurements.at(-1)?.phase, 'head-to-head');
+
+  // A more severe alternative that is not measurably faster than the less severe one is not taken.
+  const close = new PlanSearch(base, { measure: fakeTimer((s) => (s.has('blk@keep') ? 79.9 : s.has('blk@cover') ? 80 : 100)).measure });
+  const outClose = byName(await close.runStage('fake', await alternatives()));
+  assert.deepEqual(close.current.applied, ['blk@cover']);
+  assert.match(outClose.get('blk@keep')?.why ?? '', /cover was taken at blk instead .* head to head: not measurably faster/);
 
   const timer = fakeTimer(latency);
   const budgeted = new PlanSearch(base, { measure: timer.measure, budget: { speedup: 1.2 } });
@@ -151,4 +160,18 @@ test('stages build on each other: the second stage measures on top of the first'
   await search.runStage('two', [await fakeCandidate(next, { name: 'B', node: 'r2' })]);
   assert.deepEqual(search.current.applied, ['A', 'B']);
   assert.deepEqual(timer.calls.at(-1), { baseline: ['A'], candidate: ['A', 'B'] });
+});
+
+test('a measurement that fails before any worked stops the plan; one that fails later leaves only its candidate', async () => {
+  const base = chainModel(2);
+  const cands = [await fakeCandidate(base, { name: 'A', node: 'r1' }), await fakeCandidate(base, { name: 'B', node: 'r2', retrainParams: 1 })];
+  const broken = new PlanSearch(base, { measure: () => Promise.reject(new RebirthError('input \'x\' dim 2 is symbolic; pass feeds')) });
+  await assert.rejects(broken.runStage('fake', cands), /pass feeds/);
+  const timer = fakeTimer((s) => 100 - 20 * s.size);
+  const flaky = new PlanSearch(base, {
+    measure: (a, b) => (b.applied.includes('B') ? Promise.reject(new RebirthError('onnxruntime (node) cannot load this model: bad node')) : timer.measure(a, b)),
+  });
+  const out = byName(await flaky.runStage('fake', cands));
+  assert.deepEqual(flaky.current.applied, ['A']);
+  assert.match(out.get('B')?.why ?? '', /^cannot be measured on the target: onnxruntime \(node\) cannot load this model/);
 });

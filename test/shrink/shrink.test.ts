@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { verifyModels } from '../../src/rewrite/verify.js';
+import { loadModel } from '../../src/onnx/file.js';
 import { loadFashionMnist } from '../../src/data/fashion-mnist.js';
 import { buildZooModel } from '../../src/zoo/index.js';
 import { buildShrunk, calibrationFromData, explainShrink, planShrink } from '../../src/shrink/shrink.js';
@@ -51,4 +52,16 @@ test('shrinkAndRetrain: distillation on the linearized network, then an exact me
   assert.ok(r.latency.speedup > 0);
   const convs = (m: typeof model): number => m.graph.nodes.filter((n) => n.opType === 'Conv').length;
   assert.ok(convs(r.model) <= convs(r.linearized));
+});
+
+test('a PyTorch export with BatchNorm (torchvision BasicBlocks): folded, blocks found, a plan measured or the model kept', async () => {
+  const model = loadModel(new URL('../fixtures/torch/resnet_block.onnx', import.meta.url).pathname);
+  const r = await planShrink(model, { target: 'node', speedup: 1.2, runs: 5, warmupMs: 50, rounds: 1 });
+  assert.ok(r.folded.graph.nodes.every((n) => n.opType !== 'BatchNormalization'));
+  const blocks = r.structure.chains.flatMap((c) => c.units).filter((u) => u.kind === 'block');
+  assert.equal(blocks.length, 2);
+  assert.ok(r.measuredSpeedup >= 1, 'a plan slower than the model as it is is not returned');
+  const { linearized, merged } = buildShrunk(r);
+  const v = await verifyModels(linearized.model, merged, { tolerance: 1e-4 });
+  assert.ok(v.passed);
 });

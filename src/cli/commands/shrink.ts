@@ -13,8 +13,8 @@ export const shrinkCommand: Command = {
   name: 'shrink',
   summary: 'depth compression: remove activations chosen by measured latency and importance, merge the linear conv chains exactly, retrain',
   usage: 'rebirth shrink MODEL -o OUT [--target node|wasm] [--speedup X | --latency-budget MS] [--retrain distill|none] ' +
-    `${DATA_USAGE} [--epochs N] [--lr 0.005] [--anneal STAGES] [--calibration N] [--importance labels|kl] [--padding push|exact] ` +
-    '[--max-units 4] [--max-kernel 7] [--max-mac-ratio 4] [--skip-blocks] [--rounds 3] [--runs N] [--clock cpu|wall] [--limit N] [--threads N] [--seed N] ' +
+    `${DATA_USAGE} [--epochs N] [--lr 0.002] [--anneal STAGES] [--calibration N] [--importance labels|kl] [--padding push|exact] ` +
+    '[--max-units 4] [--max-kernel 7] [--max-mac-ratio 2] [--skip-blocks] [--rounds 3] [--runs N] [--clock cpu|wall] [--limit N] [--threads N] [--seed N] ' +
     '[--checkpoint FILE] [--input-shape NAME=D1,D2,...] [--explain] [--json]',
   options: {
     ...INPUT_SHAPE_OPTION,
@@ -53,7 +53,7 @@ export const shrinkCommand: Command = {
       padding: optChoice(args, 'padding', ['push', 'exact'] as const, 'push'),
       maxUnits: optInt(args, 'max-units', 4, { min: 1, max: 16 }),
       maxKernel: optInt(args, 'max-kernel', 7, { min: 1, max: 31 }),
-      maxMacRatio: optNumber(args, 'max-mac-ratio', 4, { min: 0.01 }),
+      maxMacRatio: optNumber(args, 'max-mac-ratio', 2, { min: 0.01 }),
       skipBlocks: optFlag(args, 'skip-blocks'),
       rounds: optInt(args, 'rounds', 3, { min: 1, max: 10 }),
       runs: optInt(args, 'runs', 20, { min: 3 }),
@@ -61,7 +61,7 @@ export const shrinkCommand: Command = {
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }),
       seed: optInt(args, 'seed', 1, { min: 0 }),
       epochs: optNumber(args, 'epochs', 1, { min: 0.01 }),
-      lr: optNumber(args, 'lr', 0.005, { min: 0 }),
+      lr: optNumber(args, 'lr', 0.002, { min: 0 }),
       anneal: optInt(args, 'anneal', 0, { min: 0, max: 100 }),
       progress: !json,
       ...(importance ? { importance } : {}),
