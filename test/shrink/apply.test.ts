@@ -143,3 +143,26 @@ test('padding push: the linearized network differs from the ReLU-free original o
   assert.ok(interior < 1e-4, `interior differs by ${interior}`);
   assert.ok(border > 1e-3, `border differs by only ${border}`);
 });
+
+test('skip: a block with the identity shortcut passes its input through; a projection block keeps only its 1x1 conv', async () => {
+  const folded = await foldForShrink(buildZooModel('resnet-mini', { batch: 1, bnStats: 'random' }));
+  const structure = analyzeStructure(folded);
+  const { items } = enumerateCandidates(folded.graph, structure, { skipBlocks: true });
+  const lin = linearize(folded, structure, choose(items, ['0:1:skip', '0:3:skip']), 'push');
+  const names = new Set(lin.model.graph.nodes.map((n) => n.name));
+  for (const gone of ['res2a_branch2a', 'res2a_branch2b', 'res2a', 'res3a_branch2a', 'res3a_branch2b', 'res3a']) assert.ok(!names.has(gone), gone);
+  assert.ok(names.has('res3a_branch1'));
+  // res2a_relu now reads conv1_relu directly: ReLU of a ReLU output is that output.
+  const g = { ...lin.model.graph, outputs: [...lin.model.graph.outputs, { name: 'conv1_relu', docString: '' }, { name: 'res2a_relu', docString: '' }] };
+  const s = await Session.create(encodeModel({ ...lin.model, graph: g }));
+  try {
+    const out = await s.run({ data: { type: 'float32', dims: [1, 1, 28, 28], data: Float32Array.from({ length: 784 }, (_, i) => (i % 29) / 29) } });
+    const a = out.conv1_relu;
+    const b = out.res2a_relu;
+    assert.ok(a?.type === 'float32' && b?.type === 'float32');
+    assert.deepEqual(Array.from(a.data), Array.from(b.data));
+    assert.deepEqual(out.logits?.dims, [1, 10]);
+  } finally {
+    await s.release();
+  }
+});
