@@ -48,6 +48,11 @@ export interface ShrinkRetrainOptions extends ShrinkPlanOptions {
   anneal?: number;
   progress?: boolean;
   checkpoint?: string;
+  /**
+   * A plan already made by planShrink for this model (reviewed with explainShrink, or chosen by the
+   * caller): retrain it instead of planning again. The planning options are then unused.
+   */
+  planned?: ShrinkPlanResult;
 }
 
 export interface ShrinkRetrainResult {
@@ -110,7 +115,7 @@ function copyWeights(trained: Model, into: Model): void {
 /** Plan, linearize, retrain, merge, measure (see the file comment). */
 export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptions): Promise<ShrinkRetrainResult> {
   if (options.retrain === 'distill' && !options.train) throw new RebirthError('shrink: --retrain distill needs training data (--data)');
-  const planned = await planShrink(model, options);
+  const planned = options.planned ?? await planShrink(model, options);
   const items = planned.plan.items;
   const lin = linearize(planned.folded, planned.structure, items, planned.padding);
   const linearized = lin.model;
