@@ -70,18 +70,19 @@ export { fitRebirthLayers } from './merge/fit.js';
 export type { FitOptions, FitReport } from './merge/fit.js';
 export { finetune } from './train/finetune.js';
 export type { FinetuneOptions } from './train/finetune.js';
-export { runDemo } from './pipeline/demo.js';
+export { runDemo, DEMO_EPOCHS } from './pipeline/demo.js';
+export type { DemoOptions, DemoPlan, DemoSummary } from './pipeline/demo.js';
 // Runtime-aware plans: which merges, ranks and fusions pay on one target (docs/planner.md)
-export { planModel, applyPlan, planMergeOptions, planTuckerRanks, PLAN_FAMILIES, PLAN_MIN_GAIN } from './plan/plan.js';
-export type { KeptChange, PlanFamily, RuntimePlan, RuntimePlanOptions, RuntimePlanReport, StageReport } from './plan/plan.js';
+export { planModel, applyPlan, planMergeOptions, planShrinkItems, planTuckerRanks, PLAN_FAMILIES, PLAN_MIN_GAIN } from './plan/plan.js';
+export type { KeptChange, PlanFamily, ShrinkStageOptions, RuntimePlan, RuntimePlanOptions, RuntimePlanReport, StageReport } from './plan/plan.js';
 export { machineId, planTarget, registerTarget, targetNames } from './plan/targets.js';
 export type { PlanTarget, TargetOptions, TargetSession } from './plan/targets.js';
 export { PlanSearch, orderSites } from './plan/search.js';
 export type { Budget, CandidateOutcome, MeasureFn, Measurement, PlanPoint, SearchOptions } from './plan/search.js';
-export { proposeFusions, proposeMerges, proposeTucker } from './plan/families.js';
-export type { MergeFamilyOptions, Proposal, TuckerFamilyOptions } from './plan/families.js';
+export { buildShrink, proposeFusions, proposeMerges, proposeShrink, proposeTucker } from './plan/families.js';
+export type { MergeFamilyOptions, Proposal, ShrinkFamilyOptions, TuckerFamilyOptions } from './plan/families.js';
 export { applyPatch, diffModels, prepare } from './plan/candidate.js';
-export type { CandidateRecipe, GraphPatch, PlanCandidate, PreparedCandidate } from './plan/candidate.js';
+export type { CandidateRecipe, ShrinkRecipeItem, GraphPatch, PlanCandidate, PreparedCandidate } from './plan/candidate.js';
 export { explainPlan, planHeadline } from './plan/explain.js';
 export { defaultPlanCacheDir } from './plan/cache.js';
 // Training

@@ -139,6 +139,45 @@ function renderTuckerTable3(records: ReadonlyArray<BenchRecord<unknown>>): strin
   return markdownTable(['backend', 'original', 'Tucker [95% interval]', 'Merge [95% interval]', 'Merge + Tucker [95% interval]', 'layers kept (Tucker, M+T)', 'GFLOPs (orig / Tucker / Merge / M+T)'], rows);
 }
 
+/** Which of the issue's targets a planned model is held to (GoogLeNet 224, batch 1, 1 thread). */
+const PLAN_TARGETS: Record<string, Record<string, number>> = { node: { merge: 3.1, 'merge+tucker': 6 }, wasm: { merge: 2.0 } };
+
+function renderPlan(records: ReadonlyArray<BenchRecord<unknown>>): string {
+  const r = record(records, 0);
+  const results = at(r, 'results') as Record<string, unknown>;
+  const label: Record<string, string> = { original: 'original', merge: 'merge plan (`--target T`)', 'merge+tucker': 'Merge + Tucker plan (ranks 1/2 or 1/4 per block)' };
+  const rows: string[][] = [];
+  for (const target of Object.keys(results)) {
+    const models = at(results, `${target}.models`) as Record<string, unknown>;
+    for (const name of Object.keys(models)) {
+      const m = `${target}.models.${name}`;
+      const ratio = (clock: string): string => (name === 'original' ? '1' : withInterval(num(results, `${m}.${clock}.ratio`), at(results, `${m}.${clock}.interval`)));
+      const goal = PLAN_TARGETS[target]?.[name];
+      const wall = name === 'original' ? NaN : num(results, `${m}.wall.ratio`);
+      rows.push([
+        target, label[name] ?? name, num(results, `${m}.gflops`).toFixed(2), ms(num(results, `${m}.medianMs`)), ratio('wall'), ratio('cpu'),
+        goal === undefined ? '' : `>= ${goal}x: ${wall >= goal ? 'met' : 'missed'}`,
+      ]);
+    }
+  }
+  return markdownTable(['target', 'model', 'GFLOPs', 'median ms', 'speed-up, paired wall [95%]', 'speed-up, CPU time [95%]', "issue's target"], rows);
+}
+
+function renderPlanKept(records: ReadonlyArray<BenchRecord<unknown>>): string {
+  const r = record(records, 0);
+  const results = at(r, 'results') as Record<string, unknown>;
+  const rows: string[][] = [];
+  for (const target of Object.keys(results)) {
+    const plans = at(results, `${target}.plans`) as Record<string, unknown>;
+    for (const [name, title] of [['merge', 'merge'], ['mergeTucker', 'Merge + Tucker']] as const) {
+      if (!(name in plans)) continue;
+      const kept = list(results, `${target}.plans.${name}.kept`).map(String);
+      rows.push([target, title, String(kept.length), kept.join(', '), String(num(results, `${target}.plans.${name}.decisions`)), `${num(results, `${target}.plans.${name}.seconds`).toFixed(0)} s`]);
+    }
+  }
+  return markdownTable(['target', 'plan', 'kept', 'candidates kept', 'decisions', 'measuring time'], rows);
+}
+
 const MERGE_VARIANTS = ['original', 'streamline', 'streamline+branch'] as const;
 
 /** Whether a merge-latency record timed `backend` (a quick run times node only). */
@@ -308,6 +347,11 @@ export const JOBS: readonly FigureJob[] = [
       { script: 'bench/merge-latency.ts', args: ['--runs', '30', '--layout', 'carry'], quick: ['--runs', '3', '--backend', 'node', '--layout', 'carry'], output: 'json-file' },
     ],
     tables: [{ id: 'deeprebirth-merge', file: 'docs/deeprebirth.md', render: renderMerge }, { id: 'deeprebirth-variants', file: 'docs/deeprebirth.md', render: renderMergeVariants }],
+  },
+  {
+    id: 'plan', what: 'runtime-aware plans of GoogLeNet 224 per target: merge, Merge + Tucker, node and WASM', minutes: 20,
+    commands: [{ script: 'bench/plan.ts', args: ['--targets', 'node,wasm', '--runs', '30'], quick: ['--targets', 'node', '--runs', '3', '--no-tucker'], output: 'json-file' }],
+    tables: [{ id: 'planner-speedups', file: 'docs/planner.md', render: renderPlan }, { id: 'planner-kept', file: 'docs/planner.md', render: renderPlanKept }],
   },
   {
     id: 'optimize', what: "rebirth's exact optimizer next to ORT's graph optimizer on zoo models", minutes: 4,

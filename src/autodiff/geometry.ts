@@ -1,10 +1,12 @@
 // Window geometry shared by Conv, ConvTranspose and the pools: explicit pads from auto_pad, output sizes
 // (with ONNX Runtime's ceil_mode rule), the ConvTranspose settings that make it the exact adjoint of a
 // strided window op, and AveragePool divisors. Pure functions over static sizes, so they can be tested
-// against ONNX Runtime directly (test/autodiff/geometry.test.ts).
+// against ONNX Runtime directly (test/autodiff/geometry.test.ts). The per-axis output size and SAME pads
+// are the shape engine's (src/ops/dims.ts), so gradients and shape inference cannot disagree on them.
 import type { Node } from '../ir/graph.js';
 import { getInt, getInts, getString } from '../ir/attributes.js';
 import { RebirthError } from '../errors.js';
+import { samePads, windowOutput } from '../ops/dims.js';
 
 /** Per spatial axis: kernel extent, stride, dilation and explicit pads. */
 export interface WindowGeometry {
@@ -36,13 +38,7 @@ export function windowGeometry(node: Node, inSpatial: readonly number[], kernel:
   const padsEnd = pads.slice(r);
   if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
     for (let i = 0; i < r; i++) {
-      const s = strides[i] as number;
-      const inSize = inSpatial[i] as number;
-      const extent = ((kernel[i] as number) - 1) * (dilations[i] as number) + 1;
-      const total = Math.max(0, (Math.ceil(inSize / s) - 1) * s + extent - inSize);
-      const small = Math.floor(total / 2);
-      padsBegin[i] = autoPad === 'SAME_UPPER' ? small : total - small;
-      padsEnd[i] = total - (padsBegin[i] as number);
+      [padsBegin[i], padsEnd[i]] = samePads(inSpatial[i] as number, kernel[i] as number, strides[i] as number, dilations[i] as number, autoPad === 'SAME_UPPER');
     }
   } else if (autoPad === 'VALID') {
     padsBegin.fill(0);
@@ -54,19 +50,6 @@ export function windowGeometry(node: Node, inSpatial: readonly number[], kernel:
 }
 
 /**
- * Output size of a strided window. With ceil_mode, ONNX Runtime (like PyTorch) drops a last window that
- * would start beyond the input and its begin pad: observed in ORT 1.30 (in=4, k=2, s=3, p=1 gives 2, not
- * the 3 that ceil alone gives).
- */
-export function windowOutputSize(inSize: number, kernel: number, stride: number, dilation: number, padBegin: number, padEnd: number, ceilMode: boolean): number {
-  const span = inSize + padBegin + padEnd - ((kernel - 1) * dilation + 1);
-  if (!ceilMode) return Math.floor(span / stride) + 1;
-  let out = Math.ceil(span / stride) + 1;
-  if ((out - 1) * stride >= inSize + padBegin) out -= 1;
-  return out;
-}
-
-/**
  * Whether ONNX shape inference (ceil alone, as embedded in ORT 1.30) and ORT's kernel (which drops a window
  * starting past the input and its begin pad) disagree on a ceil_mode output size. When they do, any
  * static-shaped value computed from the kernel's size fails ORT's model check.
@@ -74,12 +57,12 @@ export function windowOutputSize(inSize: number, kernel: number, stride: number,
 export function ceilModeDisagrees(g: WindowGeometry, inSpatial: readonly number[]): boolean {
   return inSpatial.some((n, i) => {
     const span = n + (g.padsBegin[i] as number) + (g.padsEnd[i] as number) - (((g.kernel[i] as number) - 1) * (g.dilations[i] as number) + 1);
-    return Math.ceil(span / (g.strides[i] as number)) + 1 !== windowOutputSize(n, g.kernel[i] as number, g.strides[i] as number, g.dilations[i] as number, g.padsBegin[i] as number, g.padsEnd[i] as number, true);
+    return Math.ceil(span / (g.strides[i] as number)) + 1 !== windowOutput(n, g.kernel[i] as number, g.strides[i] as number, g.dilations[i] as number, g.padsBegin[i] as number, g.padsEnd[i] as number, true);
   });
 }
 
 export function outputSpatial(g: WindowGeometry, inSpatial: readonly number[], ceilMode: boolean): number[] {
-  return inSpatial.map((n, i) => windowOutputSize(n, g.kernel[i] as number, g.strides[i] as number, g.dilations[i] as number, g.padsBegin[i] as number, g.padsEnd[i] as number, ceilMode));
+  return inSpatial.map((n, i) => windowOutput(n, g.kernel[i] as number, g.strides[i] as number, g.dilations[i] as number, g.padsBegin[i] as number, g.padsEnd[i] as number, ceilMode));
 }
 
 /**

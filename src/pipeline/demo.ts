@@ -2,6 +2,8 @@
  * The main job: from the committed Fashion-MNIST teacher (or the user's model and images), profile,
  * merge, retrain, evaluate, measure on node and wasm, export the merged ONNX and write an HTML report
  * with the analogues of the paper's Tables 1-3, the per-layer chart before/after and the confusion table.
+ * With a target runtime the merges are planned there first (src/plan, docs/planner.md): only the merges
+ * the plan kept are retrained, and the plan's exact fusions are applied to the retrained weights.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,6 +25,11 @@ import { groupedBarChart, lineChart } from '../report/svg.js';
 import { formatPercent } from '../util/format.js';
 import { teacherPath } from '../util/paths.js';
 import { RebirthError } from '../errors.js';
+import { planMergeOptions, planModel, type RuntimePlan, type RuntimePlanOptions, type RuntimePlanReport } from '../plan/plan.js';
+import { planTarget } from '../plan/targets.js';
+import { buildFusion } from '../plan/families.js';
+import { explainPlan } from '../plan/explain.js';
+import { fmtRatio, type Budget, type MeasureFn } from '../plan/search.js';
 
 /**
  * Distillation epochs of the demo. With the teacher's logits computed once, an epoch of googlenet-mini
@@ -36,6 +43,11 @@ export interface DemoOptions {
   outDir: string;
   /** The model to make faster (default the committed googlenet-mini teacher). */
   teacher?: string;
+  /**
+   * The teacher already loaded, e.g. with input shapes bound (the CLI's --input-shape); `teacher` still
+   * names its file, which the report cites and the output never overwrites.
+   */
+  teacherModel?: Model;
   /** Fashion-MNIST folder (default Debian's). */
   dataDir?: string;
   /**
@@ -59,8 +71,23 @@ export interface DemoOptions {
   runs?: number;
   /** Also measure BVLC GoogLeNet 224x224 (random weights): original, Tucker, Merge, Merge+Tucker (Table 3). */
   googlenet?: boolean;
+  /**
+   * Plan the merges on this runtime ('node', 'wasm', 'browser', or any registered target) and retrain only
+   * the ones the plan kept, with the kernel mode and reducer width it chose for each; its fusions are
+   * applied after retraining. Without it every merge candidate is applied with the default kernel and width.
+   */
+  target?: string;
+  /** With `target`: stop planning once this speed-up or latency is reached. */
+  budget?: Budget;
+  /** With `target`: the plan cache (default the user's cache directory; false for none). */
+  planCache?: RuntimePlanOptions['cache'];
+  /** With `target`: replaces the target's measurement (tests pass a fake timer; real runs leave it out). */
+  planMeasure?: MeasureFn;
   log?: (line: string) => void;
 }
+
+/** A runtime plan as the summary carries it: everything but the model (that is the output file). */
+export type DemoPlan = RuntimePlanReport & Pick<RuntimePlan, 'cache'>;
 
 export interface DemoSummary {
   teacher: string;
@@ -69,6 +96,10 @@ export interface DemoSummary {
   output: string;
   report: string;
   merges: string[];
+  /** With a target: where the merges were planned. */
+  target?: string;
+  /** With a target: every candidate with its measured gain and why it was kept or left. */
+  plan?: DemoPlan;
   accuracy: { teacher: number; merged: number; steps: Array<{ step: string; top1: number }> };
   latencyMs: Record<'node' | 'wasm', { before: number; after: number; speedup: number }>;
   nonTensorShare: Record<'node' | 'wasm', number>;
@@ -84,9 +115,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const threads = options.threads ?? 2;
   const runs = options.runs ?? 30;
   const teacherFile = options.teacher ?? teacherPath();
-  if (!fs.existsSync(teacherFile)) throw new RebirthError(`teacher model ${teacherFile} not found; train it with the command in docs/teacher.md`);
+  if (!options.teacherModel && !fs.existsSync(teacherFile)) throw new RebirthError(`teacher model ${teacherFile} not found; train it with the command in docs/teacher.md`);
+  // Checked before the minutes of profiling, so a misspelt target fails at once.
+  if (options.target !== undefined) planTarget(options.target);
+  else if (options.budget || options.planCache !== undefined || options.planMeasure) {
+    throw new RebirthError('demo options budget, planCache and planMeasure need a target (plans are measured on a target runtime)');
+  }
   fs.mkdirSync(options.outDir, { recursive: true });
-  const teacher = loadModel(teacherFile);
+  const teacher = options.teacherModel ?? loadModel(teacherFile);
   const name = path.basename(teacherFile).replace(/\.onnx$/i, '');
   const spec = options.data ?? options.dataDir;
   const opened = openTrainEval(spec, options.evalData, {
@@ -104,11 +140,25 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     wasm: await profileLayers(teacher, { backend: 'wasm', threads: 1, optLevel: 'all', runs, name }),
   };
 
-  log('2/5 merging (streamline + branch) and retraining against the teacher (Table 2)');
-  const result: RetrainResult = await mergeAndRetrain(teacher, {
-    mode: 'distill', init: 'inherit', merge: {}, train, test, epochs: options.epochs ?? DEMO_EPOCHS, threads,
+  let plan: RuntimePlan | undefined;
+  if (options.target !== undefined) {
+    log(`2/5 planning the merges on ${options.target}, then retraining the ones the plan kept against the teacher (Table 2)`);
+    // The options `rebirth merge --target` plans with by default (init inherit, seed 1, both kernel modes
+    // and reducer widths), so the two commands share a cached plan of the same model.
+    plan = await planModel(teacher, {
+      target: options.target, families: ['merge', 'fusion'], merge: { streamline: true, branch: true, fire: true, init: 'inherit', seed: 1 }, fold: true,
+      ...(options.budget ? { budget: options.budget } : {}), ...(options.planCache !== undefined ? { cache: options.planCache } : {}),
+      ...(options.runs !== undefined ? { decide: { maxRounds: Math.max(3, options.runs) } } : {}),
+      ...(options.planMeasure ? { measure: options.planMeasure } : {}),
+      log: (l) => log(`  ${l}`),
+    });
+  } else log('2/5 merging (streamline + branch) and retraining against the teacher (Table 2)');
+  const retrained: RetrainResult = await mergeAndRetrain(teacher, {
+    mode: 'distill', init: 'inherit', merge: plan ? planMergeOptions(plan) : {}, train, test, epochs: options.epochs ?? DEMO_EPOCHS, threads,
     onStep: (s) => log(`  ${s.step}: top-1 ${formatPercent(s.top1, 2)}`),
   });
+  // The plan's fusions are exact and read the retrained weights, so they are made after retraining.
+  const result: RetrainResult = plan ? { ...retrained, model: applyPlanFusions(retrained.model, plan, log) } : retrained;
   const output = path.join(options.outDir, `${name}-rebirth.onnx`);
   const classNames = opened.train.classNames ?? opened.test.classNames;
   const preprocess = opened.train.preprocess ?? opened.test.preprocess;
@@ -141,6 +191,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const summary: DemoSummary = {
     teacher: teacherFile, data: dataNames, output, report: path.join(options.outDir, 'report.html'),
     merges: result.merges.map((m) => m.name),
+    ...(plan ? { target: plan.target, plan: withoutModel(plan) } : {}),
     accuracy: { teacher: result.accuracy.before, merged: result.accuracy.after, steps: result.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) },
     latencyMs,
     nonTensorShare: { node: profiles.node.nonTensorShare, wasm: profiles.wasm.nonTensorShare },
@@ -153,13 +204,62 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   return summary;
 }
 
+/**
+ * The plan's kept fusions on the retrained model (what applyPlan's fusion stage does), saying which
+ * ones no longer apply instead of leaving them out silently. The retrained model is rebuilt by
+ * applyMerges, which can order a group's siblings differently from the planned model; the recipe names
+ * every member so the group is found from whichever comes first.
+ */
+function applyPlanFusions(model: Model, plan: RuntimePlan, log: (line: string) => void): Model {
+  let m = model;
+  for (const k of plan.kept) {
+    if (k.recipe.family !== 'fusion') continue;
+    // Two convs become a Conv and a Split, so the node count does not say whether it fused; the names do.
+    const before = m.graph.nodes.map((n) => n.name).join('\n');
+    m = buildFusion(m, k.recipe.members ?? [k.recipe.node]);
+    if (m.graph.nodes.map((n) => n.name).join('\n') === before) log(`  ${k.name}: the plan's fusion does not apply to the retrained model; left out`);
+  }
+  return m;
+}
+
+function withoutModel(plan: RuntimePlan): DemoPlan {
+  const { model: _model, ...rest } = plan;
+  return rest;
+}
+
+/** The plan in the report: every candidate with its measured gain and why it was kept or left. */
+function planSection(plan: DemoPlan): ReportSection {
+  const [headline = '', ...rest] = explainPlan(plan);
+  const phase = (p: string): string => (p === 'backward' ? 'plan without/with it' : p === 'head-to-head' ? 'against another alternative' : 'in context');
+  return {
+    heading: `Runtime plan for ${plan.target}`,
+    paragraphs: [
+      headline,
+      // explainPlan's note and budget lines; its per-candidate lines are the table below.
+      ...rest.filter((l) => l.startsWith('note: ') || l.startsWith('budget ')),
+      'The plan chose the structure on the teacher\'s weights (which merges, and the kernel mode or reducer width of each); ' +
+        'only the kept merges were retrained, and the kept fusions were applied to the retrained weights afterwards.',
+      ...plan.stages.flatMap((st) => st.refused.map((r) => `not a candidate (${st.family}): ${r.site}${r.variant ? ` (${r.variant})` : ''}: ${r.reason}`)),
+    ],
+    table: {
+      headers: ['stage', 'candidate', 'kind', 'exactness', 'retrains', 'measured gain', 'verdict', 'why'],
+      rows: plan.stages.flatMap((st) => st.candidates.map((c) => [
+        st.family, c.name, c.family, c.exactness, String(c.retrainParams),
+        c.gain ? `${fmtRatio(c.gain)} ${phase(c.gain.phase)}` : 'not measured', c.status, c.why,
+      ])),
+      align: ['left', 'left', 'left', 'left', 'right', 'left', 'left', 'left'],
+    },
+  };
+}
+
 function demoReport(s: DemoSummary, profiles: Record<'node' | 'wasm', LayerProfile>, merged: LayerProfile, r: RetrainResult, final: EvalResult): string {
   const pct = (v: number): string => formatPercent(v, 2);
   const sections: ReportSection[] = [
     {
       heading: 'Summary',
       paragraphs: [
-        `Teacher ${path.basename(s.teacher)}: top-1 ${pct(s.accuracy.teacher)} on ${s.data.test}. After merging ${s.merges.join(', ')} and retraining: ${pct(s.accuracy.merged)} ` +
+        `Teacher ${path.basename(s.teacher)}: top-1 ${pct(s.accuracy.teacher)} on ${s.data.test}. ` +
+          `${s.plan && s.merges.length === 0 ? `The plan for ${s.plan.target} kept no merge` : `After merging ${s.merges.join(', ')}${s.plan ? ` (planned on ${s.plan.target}, ${s.plan.runtime})` : ''} and retraining`}: ${pct(s.accuracy.merged)} ` +
           `(${((s.accuracy.merged - s.accuracy.teacher) * 100).toFixed(2)} points).`,
         `Latency, batch 1, 1 thread: node ${s.latencyMs.node.before.toFixed(3)} -> ${s.latencyMs.node.after.toFixed(3)} ms (${s.latencyMs.node.speedup.toFixed(2)}x), ` +
           `wasm ${s.latencyMs.wasm.before.toFixed(3)} -> ${s.latencyMs.wasm.after.toFixed(3)} ms (${s.latencyMs.wasm.speedup.toFixed(2)}x). Run time ${s.seconds.toFixed(0)} s.`,
@@ -217,15 +317,17 @@ function demoReport(s: DemoSummary, profiles: Record<'node' | 'wasm', LayerProfi
       }),
     });
   }
+  if (s.plan) sections.push(planSection(s.plan));
   sections.push({
     heading: 'Merges',
     table: { headers: ['merge', 'kind', 'what'], rows: r.merges.map((m) => [m.name, m.kind, m.description]) },
     paragraphs: r.refused.map((x) => `left alone: ${x.name}: ${x.reason}`),
   });
   sections.push(...evalSections(final, `merged model on ${s.data.test}`));
-  const title = path.basename(s.teacher) === 'googlenet-mini.onnx' && s.data.train === 'fashion-mnist'
-    ? 'rebirth demo: DeepRebirth on googlenet-mini (Fashion-MNIST)' : `rebirth demo: DeepRebirth on ${path.basename(s.teacher)} (${s.data.train})`;
-  return htmlReport({ title, subtitle: `teacher ${s.teacher}`, sections });
+  const title = (path.basename(s.teacher) === 'googlenet-mini.onnx' && s.data.train === 'fashion-mnist'
+    ? 'rebirth demo: DeepRebirth on googlenet-mini (Fashion-MNIST)' : `rebirth demo: DeepRebirth on ${path.basename(s.teacher)} (${s.data.train})`) +
+    (s.plan ? `, planned for ${s.plan.target}` : '');
+  return htmlReport({ title, subtitle: `teacher ${s.teacher}${s.plan ? `; target ${s.plan.target} (${s.plan.runtime}; ${s.plan.machine})` : ''}`, sections });
 }
 
 export type { Model };

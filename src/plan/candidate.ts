@@ -18,19 +18,40 @@ import { numel, type Tensor } from '../ir/tensor.js';
 import { topologicalSort } from '../ir/topology.js';
 import type { LayerRanks } from '../decompose/ranks.js';
 import type { CandidateOverrides } from '../merge/plan.js';
+import type { PaddingMode } from '../shrink/linear-conv.js';
 
 export type Exactness = 'exact' | 'approximate';
+
+/**
+ * One changed item of a depth-compression plan (src/shrink/candidates.ts), named by the units it spans
+ * (their node names, as src/shrink/structure.ts unitName gives them) rather than by chain and unit
+ * indices: names survive a re-analysis of the model, indices depend on which chains were found first.
+ */
+export interface ShrinkRecipeItem {
+  kind: 'merge' | 'block' | 'skip';
+  /** First and last unit of the run ('block' and 'skip': the same block). */
+  from: string;
+  to: string;
+  /** 'block': the groups of path-conv indices, each merged into one conv. */
+  groups?: number[][];
+}
 
 /** What is needed to rebuild a candidate on another model (retrained weights, a cached plan): JSON. */
 export type CandidateRecipe =
   | { family: 'merge'; merge: string; options: CandidateOverrides }
+  | { family: 'shrink'; items: ShrinkRecipeItem[]; padding: PaddingMode }
   | { family: 'tucker'; ranks: Record<string, LayerRanks> }
-  | { family: 'fusion'; rule: string; node: string };
+  /**
+   * `node`: the output of the group's first conv in the planned model; `members`: every conv's output. A
+   * model rebuilt another way (retrained merges) may order the siblings differently, and the fusion
+   * rule starts a group at its first member in graph order, so any member has to identify the group.
+   */
+  | { family: 'fusion'; rule: string; node: string; members?: string[] };
 
 export interface PlanCandidate {
   /** Unique within a plan: site and variant ('conv1@keep', 'inception_3a@reducer 0.5', 'tucker:conv2@1/2'). */
   name: string;
-  /** The family that proposed it: 'streamline', 'branch', 'fire', 'tucker', 'horizontal-fusion'. */
+  /** The family that proposed it: 'streamline', 'branch', 'fire', 'shrink', 'tucker', 'horizontal-fusion'. */
   family: string;
   /** Candidates of one site are alternatives: at most one of them is kept. */
   site: string;
@@ -94,26 +115,33 @@ function sameTensor(a: Tensor | undefined, b: Tensor): boolean {
 
 /**
  * Splits a patch made of several independent replacements into one patch per group of removed nodes:
- * each group's added nodes are those that compute its outputs back to values the patch did not add
- * (a decomposed layer's in / core / out convs), with the initializers they read and the ones its
- * removed nodes stopped reading. Added nodes that feed no group's outputs stay unassigned (none do in
- * the replacements split here).
+ * each group's added nodes are those that compute its outputs back to values that existed before the
+ * patch (a decomposed layer's in / core / out convs, back to the layer's input), with the initializers
+ * they read and the ones its removed nodes stopped reading. The walk stops at values of `before`, not
+ * only at values the patch did not add: when two replaced layers are adjacent (MobileNetV2's project
+ * conv feeding the next block's expand conv), the first one's output is written by an added node, and
+ * walking through it would hand the first layer's nodes to the second group too, so the two groups'
+ * patches would both write them and conflict. Added nodes that feed no group's outputs stay unassigned
+ * (none do in the replacements split here).
  */
 export function splitPatch(before: Model, patch: GraphPatch, groups: ReadonlyArray<readonly string[]>): GraphPatch[] {
   const byName = new Map(before.graph.nodes.map((n) => [n.name || n.outputs[0] || n.opType, n]));
   const producer = new Map<string, Node>();
   for (const n of patch.added) for (const o of n.outputs) if (o) producer.set(o, n);
+  const existed = new Set<string>([...before.graph.inputs.map((v) => v.name), ...before.graph.initializers.keys()]);
+  for (const n of before.graph.nodes) for (const o of n.outputs) existed.add(o);
   const fresh = new Map(patch.initializers.map((t) => [t.name, t]));
   const dropped = new Set(patch.dropped);
   return groups.map((names) => {
     const removed = names.map((name) => byName.get(name)).filter((n): n is Node => n !== undefined);
     const added = new Set<Node>();
-    const stack = removed.flatMap((n) => n.outputs.filter((o) => o !== ''));
+    const own = new Set(removed.flatMap((n) => n.outputs.filter((o) => o !== '')));
+    const stack = [...own];
     while (stack.length) {
       const p = producer.get(stack.pop() as string);
       if (!p || added.has(p)) continue;
       added.add(p);
-      stack.push(...p.inputs.filter((i) => i !== ''));
+      stack.push(...p.inputs.filter((i) => i !== '' && (!existed.has(i) || own.has(i))));
     }
     const addedNodes = patch.added.filter((n) => added.has(n));
     const reads = new Set(addedNodes.flatMap((n) => n.inputs));

@@ -1,14 +1,15 @@
 /**
- * Runtime-aware plans (issue 13): which merges, Tucker ranks and fusions pay on one target runtime, on
- * this machine, for this model, measured there in context and chosen by a stepwise search (search.ts).
+ * Runtime-aware plans (issue 13): which merges, depth compressions, Tucker ranks and fusions pay on one
+ * target runtime, on this machine, for this model, measured there in context and chosen by a stepwise
+ * search (search.ts).
  *
- * Stages run in order ('merge', 'tucker', 'fusion' by default as the families list them), each proposing
- * on the model the earlier stages produced, because what a family can do depends on what is already
- * done (Tucker decomposes the merged model's rebirth convs; fusion fuses the reducers a branch merge left
- * side by side). Horizontal fusion is proposed last although it is exact: fusing an Inception module's
- * 1x1 convs first would hide the branches the merges need (docs/deeprebirth.md, section 0). Exact folds
- * (BatchNorm, Scale, Pad, identities) come before everything, verified on ONNX Runtime, as in
- * `rebirth merge`.
+ * Stages run in the order given ('merge', 'shrink', 'tucker', 'fusion' as PLAN_FAMILIES lists them),
+ * each proposing on the model the earlier stages produced, because what a family can do depends on what
+ * is already done (shrink merges the conv chains the merges left; Tucker decomposes the merged model's
+ * rebirth convs and shrink's merged convs; fusion fuses the reducers a branch merge left side by side).
+ * Horizontal fusion is proposed last although it is exact: fusing an Inception module's 1x1 convs first
+ * would hide the branches the merges need (docs/deeprebirth.md, section 0). Exact folds (BatchNorm,
+ * Scale, Pad, identities) come before everything, verified on ONNX Runtime, as in `rebirth merge`.
  */
 import type { Model } from '../ir/graph.js';
 import { encodeModel } from '../onnx/encode.js';
@@ -19,15 +20,37 @@ import type { BrowserLaunchOptions } from '../runtime/browser.js';
 import { foldForMerge, type FoldReport } from '../merge/fold.js';
 import type { CandidateOverrides, MergeOptions } from '../merge/plan.js';
 import type { LayerRanks } from '../decompose/ranks.js';
-import type { CandidateRecipe } from './candidate.js';
-import { buildFusion, buildTucker, proposeFusions, proposeMerges, proposeTucker, type MergeFamilyOptions, type Proposal, type Refused, type TuckerFamilyOptions } from './families.js';
+import type { CandidateRecipe, ShrinkRecipeItem } from './candidate.js';
+import {
+  buildFusion, buildShrink, buildTucker, proposeFusions, proposeMerges, proposeShrink, proposeTucker,
+  type MergeFamilyOptions, type Proposal, type Refused, type ShrinkFamilyOptions, type TuckerFamilyOptions,
+} from './families.js';
 import { PlanSearch, type Budget, type CandidateOutcome, type MeasureFn, type Measurement, type PlanPoint } from './search.js';
 import { machineId, planTarget, type TargetSession } from './targets.js';
 import { canonicalJson, defaultPlanCacheDir, hashBytes, readCachedPlan, writeCachedPlan, type PlanKey } from './cache.js';
 import { applyMerges } from '../merge/plan.js';
+import { measureLatencyTable } from '../shrink/latency.js';
+import type { PaddingMode } from '../shrink/linear-conv.js';
 
-export type PlanFamily = 'merge' | 'tucker' | 'fusion';
-export const PLAN_FAMILIES: readonly PlanFamily[] = ['merge', 'tucker', 'fusion'];
+export type PlanFamily = 'merge' | 'shrink' | 'tucker' | 'fusion';
+/**
+ * Every family, in the order stages are best run when several are asked for: merges first (they need
+ * the Inception branches and LRN blocks intact), shrink on the merged model's chains, Tucker on the
+ * convs both left or made, fusion last (the file comment says why).
+ */
+export const PLAN_FAMILIES: readonly PlanFamily[] = ['merge', 'shrink', 'tucker', 'fusion'];
+
+/** The shrink stage's options as a plan takes them: JSON, since they are part of the cache key. */
+export type ShrinkStageOptions = Omit<ShrinkFamilyOptions, 'itemCost' | 'calibration'> & {
+  /**
+   * What the dynamic program weighs items by: 'table', the items timed stand-alone on the target
+   * (src/shrink/latency.ts; node and wasm only), or 'macs'. Default 'table' on node and wasm, 'macs'
+   * on other targets and with an injected `measure` (a fake timer has no runtime to time items on).
+   */
+  cost?: 'macs' | 'table';
+  /** Timed rounds per item for the table (default 10). */
+  runs?: number;
+};
 
 /**
  * Smallest whole-model gain a plan keeps a change for: 1%, not decideFaster's 3%. The 3% is per
@@ -39,9 +62,11 @@ export const PLAN_MIN_GAIN = 0.01;
 export interface RuntimePlanOptions {
   /** A registered target: 'node', 'wasm', 'browser' (src/plan/targets.ts). */
   target: string;
-  /** Stages, in order (default ['merge', 'fusion']). */
+  /** Stages, in order (default ['merge', 'fusion']; PLAN_FAMILIES is the order to use for several). */
   families?: readonly PlanFamily[];
   merge?: MergeFamilyOptions;
+  /** Depth-compression alternatives (src/shrink; docs/shrink.md, "In one plan with merge and tucker"). */
+  shrink?: ShrinkStageOptions;
   /** Tucker alternatives; `screen` (default true) decides each layer alone on the target first. */
   tucker?: Omit<TuckerFamilyOptions, 'screen'> & { screen?: boolean };
   /** Stop once reached; changes are tried exact first, then fewest parameters to retrain. */
@@ -117,6 +142,19 @@ export function planMergeOptions(plan: Pick<RuntimePlanReport, 'kept'>): Pick<Me
   return { only, perCandidate };
 }
 
+/** The kept shrink changes' items, per padding mode (for buildShrink, one call per mode). */
+export function planShrinkItems(plan: Pick<RuntimePlanReport, 'kept'>): Array<{ padding: PaddingMode; items: ShrinkRecipeItem[] }> {
+  const out: Array<{ padding: PaddingMode; items: ShrinkRecipeItem[] }> = [];
+  for (const k of plan.kept) {
+    if (k.recipe.family !== 'shrink') continue;
+    const padding = k.recipe.padding;
+    const entry = out.find((e) => e.padding === padding);
+    if (entry) entry.items.push(...k.recipe.items);
+    else out.push({ padding, items: [...k.recipe.items] });
+  }
+  return out;
+}
+
 /** Explicit Tucker ranks of a plan's kept decompositions (for tuckerDecompose / tuckerAndRetrain). */
 export function planTuckerRanks(plan: Pick<RuntimePlanReport, 'kept'>): Record<string, LayerRanks> {
   const out: Record<string, LayerRanks> = {};
@@ -144,18 +182,26 @@ export async function applyPlan(model: Model, plan: Pick<RuntimePlanReport, 'kep
         ...merges,
       }).model;
     }
+    // All of a stage's shrink changes at once: one analysis of the chains, the same network the
+    // composed patches gave (the changes replace disjoint nodes).
+    for (const { padding, items } of planShrinkItems({ kept })) m = buildShrink(m, items, padding);
     const ranks = planTuckerRanks({ kept });
     if (Object.keys(ranks).length) m = await buildTucker(m, ranks, options.hooi ?? 0);
-    for (const k of kept) if (k.recipe.family === 'fusion') m = buildFusion(m, k.recipe.node);
+    for (const k of kept) if (k.recipe.family === 'fusion') m = buildFusion(m, k.recipe.members ?? [k.recipe.node]);
   }
   return m;
 }
 
 function checkOptions(o: RuntimePlanOptions): PlanFamily[] {
-  planTarget(o.target);
+  const target = planTarget(o.target).name;
   const families = [...(o.families ?? ['merge', 'fusion'])];
   for (const f of families) if (!PLAN_FAMILIES.includes(f)) throw new RebirthError(`unknown plan family '${String(f)}'; families: ${PLAN_FAMILIES.join(', ')}`);
-  if (families.length === 0) throw new RebirthError('a plan needs at least one family (merge, tucker, fusion)');
+  if (families.length === 0) throw new RebirthError(`a plan needs at least one family (${PLAN_FAMILIES.join(', ')})`);
+  const speedups = o.shrink?.speedups;
+  if (speedups) for (const s of speedups) if (!(Number.isFinite(s) && s > 1)) throw new RebirthError(`shrink speed-ups must be numbers > 1, got ${s}`);
+  if (o.shrink?.cost === 'table' && (!tableBackend(target) || o.measure)) {
+    throw new RebirthError(`shrink cost 'table' times items on node or wasm; the target is '${target}'${o.measure ? ' with an injected measurement' : ''}: use cost 'macs'`);
+  }
   const b = o.budget;
   if (b) {
     if (b.speedup !== undefined && b.latencyMs !== undefined) throw new RebirthError('give one budget: a speed-up or a latency, not both');
@@ -164,6 +210,25 @@ function checkOptions(o: RuntimePlanOptions): PlanFamily[] {
   }
   if (o.passes !== undefined && !(Number.isInteger(o.passes) && o.passes >= 1)) throw new RebirthError(`option passes must be a whole number >= 1, got ${o.passes}`);
   return families;
+}
+
+/**
+ * The shrink family's options for this plan: the items' cost is their latency table on the target
+ * where there is one to time them on (node, wasm; one thread, as the planner's sessions), else MACs.
+ */
+function tableBackend(target: string): 'node' | 'wasm' | undefined {
+  return target === 'node' || target === 'wasm' ? target : undefined;
+}
+
+function shrinkFamilyOptions(options: RuntimePlanOptions, target: string): ShrinkFamilyOptions {
+  const { cost, runs, ...rest } = options.shrink ?? {};
+  const backend = tableBackend(target);
+  // checkOptions refused 'table' where there is nothing to time items on.
+  if (cost === 'macs' || !backend || options.measure) return rest;
+  return {
+    ...rest,
+    itemCost: async (p) => (await measureLatencyTable(p.folded, p.structure, p.candidates.items, { backend, padding: p.padding, runs: runs ?? 10 })).ms,
+  };
 }
 
 /**
@@ -198,6 +263,8 @@ export async function planModel(input: Model, options: RuntimePlanOptions): Prom
     model: hashBytes(inputBytes), target: target.name, runtime: options.measure ? 'injected measurement' : target.runtime(), machine: machineId(),
     options: canonicalJson({
       families, merge: options.merge ?? {}, tucker: options.tucker ?? {}, budget: options.budget ?? {}, decide: decideOptions,
+      // Only when asked for, so the keys of plans without the stage stay what they were.
+      ...(families.includes('shrink') ? { shrink: options.shrink ?? {} } : {}),
       threads: options.threads ?? 1, fold: options.fold ?? true, passes: options.passes ?? 2,
       feeds: options.feeds ? Object.fromEntries(Object.entries(options.feeds).map(([k, t]) => [k, hashBytes(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))])) : null,
     }),
@@ -262,6 +329,7 @@ export async function planModel(input: Model, options: RuntimePlanOptions): Prom
       let proposal: Proposal;
       if (family === 'merge') proposal = proposeMerges(base, options.merge ?? {});
       else if (family === 'fusion') proposal = proposeFusions(base);
+      else if (family === 'shrink') proposal = await proposeShrink(base, shrinkFamilyOptions(options, target.name));
       else {
         const { screen: doScreen, ...rest } = options.tucker ?? {};
         const injectedScreen = options.measure

@@ -1,7 +1,8 @@
-// What Node (src/runtime/browser.ts) and the page served by src/serve (src/serve/page/bench.ts, runner.ts)
-// exchange through Playwright. Only JSON-serializable data crosses: page.evaluate copies its argument and
-// result as JSON-like values, so tensors travel as base64 and errors as tagged values, not exceptions
-// (an exception thrown in the page reaches Node as a multi-line Playwright error with a page stack).
+// What Node (src/runtime/browser.ts, browser-server.ts) and the bench page (src/runtime/page/bench.ts,
+// runner.ts) exchange through Playwright and the server's paths. Only JSON-serializable data crosses:
+// page.evaluate copies its argument and result as JSON-like values, so tensors travel as base64 and errors
+// as tagged values, not exceptions (an exception thrown in the page reaches Node as a multi-line Playwright
+// error with a page stack).
 import type { KernelStat, RuntimeInfo } from './profile.js';
 import type { BrowserBackend, HostTensorType, OptLevel } from './session.js';
 
@@ -78,6 +79,8 @@ export const BENCH_GLOBAL = 'rebirthBench';
 export const PROGRESS_BINDING = 'rebirthProgress';
 /** Path of the page Node drives; `/` is the page for people. */
 export const BENCH_PATH = '/bench';
+/** Where the server mounts onnxruntime-web's dist folder, for the page to load ORT from. */
+export const ORT_PREFIX = '/ort/';
 
 export function isPageExecutionProvider(v: unknown): v is PageExecutionProvider {
   return v === 'wasm' || v === 'webgpu';

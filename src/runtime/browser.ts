@@ -1,7 +1,7 @@
 // The browser backends: onnxruntime-web in a real headless Chromium, driven with playwright-core. Node
-// starts the local server (src/serve/server.ts: 127.0.0.1, cross-origin isolated, onnxruntime-web from
-// node_modules), opens its bench page, and asks the page to time and profile the model there
-// (src/serve/page/runner.ts). Per-layer attribution then runs here with the same code as for the other
+// starts the local server (src/runtime/browser-server.ts: 127.0.0.1, cross-origin isolated, onnxruntime-web
+// from node_modules), opens its bench page, and asks the page to time and profile the model there
+// (src/runtime/page/runner.ts). Per-layer attribution then runs here with the same code as for the other
 // backends (attributeKernels). Chromium and the server are always closed: after each call, on errors,
 // and on SIGINT / SIGTERM (docs/browser.md).
 import { accessSync, constants as fsConstants } from 'node:fs';
@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { RebirthError, errorMessage, firstLine } from '../errors.js';
-import { startServer, type RunningServer } from '../serve/server.js';
 import {
   BENCH_GLOBAL,
   BENCH_PATH,
@@ -24,6 +23,7 @@ import {
   type PageTimeResult,
   type WireTensor,
 } from './browser-protocol.js';
+import { startBrowserServer, type RunningServer } from './browser-server.js';
 import { readModelNodes } from './model-nodes.js';
 import { attributeKernels, quantile, type ProfileOptions, type RuntimeProfile } from './profile.js';
 import { ortError, type BrowserBackend, type HostTensor } from './session.js';
@@ -111,7 +111,7 @@ export class BrowserRuntime {
     }
     const executablePath = chromiumPath(options);
     const { chromium } = await import('playwright-core');
-    const server = await startServer();
+    const server = await startBrowserServer();
     let userDataDir: string | undefined;
     let context: BrowserContext | undefined;
     let closing: Promise<void> | undefined;

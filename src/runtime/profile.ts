@@ -4,6 +4,7 @@
 // `performance` is the global one (Node 16+ and browsers alike): the page served by `rebirth serve`
 // bundles this module for kernelStats and attributeKernels.
 import { RebirthError } from '../errors.js';
+import { formatShape } from '../ops/dims.js';
 import { readModelNodes, type ModelNode } from './model-nodes.js';
 import { warmUp } from './warmup.js';
 import { isBrowserBackend, Session, type HostTensor, type LatencyBackend, type SessionOptions, type TensorInfo, type TraceEvent } from './session.js';
@@ -223,15 +224,16 @@ export function randomFeeds(
 }
 
 function concreteDims(input: TensorInfo): number[] {
-  return input.dims.map((d, i) => {
-    if (typeof d === 'number') return d;
-    // A symbolic leading dim is the batch: profile batch 1. Any other symbolic dim (H, W, seq) has no
-    // safe default.
-    if (i === 0) return 1;
-    throw new RebirthError(
-      `input '${input.name}' dim ${i} is symbolic ('${d}'): pass inputShapes: { '${input.name}': [...] }`,
-    );
-  });
+  // A symbolic leading dim is the batch: profile batch 1. Any other symbolic dim (H, W, seq) has no
+  // safe default.
+  if (input.dims.every((d, i) => typeof d === 'number' || i === 0)) return input.dims.map((d) => (typeof d === 'number' ? d : 1));
+  // Library and CLI users both reach this, so the message names the fix for each, in the words of the
+  // CLI's own check (src/cli/input-shape.ts). ORT reports an unnamed symbolic dim as ''.
+  const shown = input.dims.map((d) => (d === '' ? null : d));
+  const flag = input.dims.map((d, i) => (typeof d === 'number' ? String(d) : i === 0 ? '1' : `<${d || `dim${i}`}>`));
+  throw new RebirthError(
+    `input '${input.name}' has symbolic dims ${formatShape(shown)}; pass --input-shape ${input.name}=${flag.join(',')} (library: inputShapes: { '${input.name}': [...] })`,
+  );
 }
 
 const KERNEL_SUFFIX = '_kernel_time';

@@ -1,6 +1,6 @@
-// The served documents. Everything they load comes from our own server (scripts, styles, onnxruntime-web's
-// files): no CDN, no web fonts (local font stacks only), and the Content-Security-Policy the server sends
-// (src/serve/server.ts) holds the page to that.
+// The documents of the page for people. Everything they load comes from our own server (scripts, styles,
+// onnxruntime-web's files): no CDN, no web fonts (local font stacks only), and the Content-Security-Policy
+// the server sends (src/runtime/browser-server.ts) holds the page to that.
 
 /** The page for people: pick a model, see it profiled and merged in this browser. */
 export const APP_HTML = `<!DOCTYPE html>
@@ -66,19 +66,6 @@ The model is read, rewritten and run here: it never leaves this machine.</p>
 </section>
 </main>
 </body>
-</html>
-`;
-
-/** The page Node drives for `--backend browser` (src/runtime/browser.ts): no UI, just the runner. */
-export const BENCH_HTML = `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>rebirth browser backend</title>
-<link rel="icon" href="data:,">
-<script type="module" src="/app/bench.js"></script>
-</head>
-<body><p>rebirth: this page is driven by the CLI.</p></body>
 </html>
 `;
 

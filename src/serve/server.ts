@@ -1,174 +1,28 @@
-// The local server behind `rebirth serve` and the browser backends: 127.0.0.1 only, cross-origin isolated
-// (COOP/COEP, so SharedArrayBuffer and with it onnxruntime-web's WASM threads work), serving the page, its
-// bundle (src/serve/bundle.ts), onnxruntime-web's own files straight from node_modules (no CDN), and —
-// for the CLI's browser backends only — model bytes registered under unguessable paths.
-import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
-import { RebirthError, errorMessage } from '../errors.js';
-import { BENCH_PATH } from '../runtime/browser-protocol.js';
-import { pageBundle, type PageBundle } from './bundle.js';
-import { APP_CSS, APP_HTML, BENCH_HTML } from './html.js';
+// The server behind `rebirth serve`: the runtime's local server (src/runtime/browser-server.ts: 127.0.0.1,
+// cross-origin isolated, onnxruntime-web from node_modules, the bench page the browser backends drive)
+// with the page for people added on top: its document, its stylesheet and its code (src/serve/page/app.ts),
+// bundled together with the bench page.
+import { serverBundle, startBrowserServer, type PageSet, type RunningServer } from '../runtime/browser-server.js';
+import type { PageBundle } from '../runtime/page-bundle.js';
+import { APP_CSS, APP_HTML } from './html.js';
 
-/** The only interface the server listens on: the page serves code that runs models, not a public site. */
-export const HOST = '127.0.0.1';
+export type { RunningServer } from '../runtime/browser-server.js';
 
 export interface ServeOptions {
   /** TCP port; 0 (default) picks a free one. */
   port?: number;
 }
 
-export interface RunningServer {
-  /** e.g. http://127.0.0.1:8080 (no trailing slash). */
-  readonly url: string;
-  readonly port: number;
-  /** Serves `bytes` until removed; returns the path to fetch them from. */
-  addModel(bytes: Uint8Array): string;
-  removeModel(path: string): void;
-  /** Stops listening and drops open connections. Idempotent. */
-  close(): Promise<void>;
-}
-
-/**
- * Every response: cross-origin isolation (COOP + COEP; CORP so our own files pass COEP), and a CSP that
- * lets the page load nothing from anywhere else, which is what "self-contained, no CDN" means in
- * practice. 'wasm-unsafe-eval' is what WebAssembly.instantiate needs; blob: workers are how
- * onnxruntime-web may start its thread pool.
- */
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-  'Content-Security-Policy': [
-    "default-src 'self'",
-    "script-src 'self' 'wasm-unsafe-eval'",
-    "worker-src 'self' blob:",
-    "connect-src 'self'",
-    "img-src 'self' data: blob:",
-    "style-src 'self'",
-    "font-src 'none'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; '),
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'Cache-Control': 'no-store',
+const APP_PAGES: PageSet = {
+  documents: { '/': APP_HTML, '/app/style.css': APP_CSS },
+  entries: { app: 'serve/page/app' },
 };
 
-/** onnxruntime-web's dist folder, from wherever npm installed it. */
-export function ortDistDir(): string {
-  // The package's main entry (CommonJS condition) is dist/ort.node.min.js.
-  const main = createRequire(import.meta.url).resolve('onnxruntime-web');
-  return dirname(main);
+/** The page bundle `rebirth serve` serves: app.js, bench.js and their shared chunks. */
+export function appBundle(): Promise<PageBundle> {
+  return serverBundle(APP_PAGES);
 }
 
-/** The runtime files a page may load: ORT's ES module builds and their WebAssembly binaries. */
-function ortFiles(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  for (const name of readdirSync(dir)) {
-    if (/^ort[\w.-]*\.(mjs|wasm)$/.test(name)) files.set(name, join(dir, name));
-  }
-  return files;
-}
-
-function contentType(name: string): string {
-  if (name.endsWith('.wasm')) return 'application/wasm';
-  if (name.endsWith('.mjs') || name.endsWith('.js')) return 'text/javascript; charset=utf-8';
-  if (name.endsWith('.css')) return 'text/css; charset=utf-8';
-  if (name.endsWith('.onnx')) return 'application/octet-stream';
-  return 'text/html; charset=utf-8';
-}
-
-function send(res: ServerResponse, status: number, type: string, body: string | Uint8Array): void {
-  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
-  const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RebirthError(`option port must be a whole number from 0 to 65535, got ${port}`);
-  }
-  const ortDir = ortDistDir();
-  const ort = ortFiles(ortDir);
-  if (!existsSync(join(ortDir, 'ort.wasm.min.mjs'))) {
-    throw new RebirthError(`onnxruntime-web in ${ortDir} has no ort.wasm.min.mjs: reinstall dependencies with npm ci`);
-  }
-  const bundle: PageBundle = await pageBundle();
-  const models = new Map<string, Uint8Array>();
-  let actualPort = port;
-
-  const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    // DNS rebinding guard: a page on another site that resolves its name to 127.0.0.1 sends its own Host.
-    const host = req.headers.host ?? '';
-    if (host !== `${HOST}:${actualPort}` && host !== `localhost:${actualPort}`) {
-      send(res, 403, 'text/plain; charset=utf-8', 'forbidden host\n');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(res, 405, 'text/plain; charset=utf-8', 'only GET\n');
-      return;
-    }
-    const path = new URL(req.url ?? '/', `http://${HOST}`).pathname;
-    if (path === '/') return send(res, 200, contentType('.html'), APP_HTML);
-    if (path === BENCH_PATH) return send(res, 200, contentType('.html'), BENCH_HTML);
-    if (path === '/app/style.css') return send(res, 200, contentType('.css'), APP_CSS);
-    if (path.startsWith('/app/')) {
-      const file = bundle.files.get(path.slice('/app/'.length));
-      if (file !== undefined) return send(res, 200, contentType('.js'), file);
-    }
-    if (path.startsWith('/ort/')) {
-      const name = path.slice('/ort/'.length);
-      const file = ort.get(name);
-      if (file !== undefined) {
-        res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': contentType(name) });
-        createReadStream(file).on('error', () => res.destroy()).pipe(res);
-        return;
-      }
-    }
-    if (path.startsWith('/models/')) {
-      const bytes = models.get(path);
-      if (bytes !== undefined) return send(res, 200, contentType('.onnx'), bytes);
-    }
-    send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
-  };
-
-  const server: Server = createServer(handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE') reject(new RebirthError(`port ${port} on ${HOST} is in use: choose another with --port (or 0 for any free port)`));
-      else if (e.code === 'EACCES') reject(new RebirthError(`no permission to listen on port ${port}: choose a port above 1023 with --port`));
-      else reject(new RebirthError(`cannot listen on ${HOST}:${port}: ${errorMessage(e)}`));
-    });
-    server.listen(port, HOST, () => resolve());
-  });
-  actualPort = (server.address() as AddressInfo).port;
-  let closed: Promise<void> | undefined;
-
-  return {
-    url: `http://${HOST}:${actualPort}`,
-    port: actualPort,
-    addModel(bytes: Uint8Array): string {
-      const path = `/models/${randomBytes(16).toString('hex')}.onnx`;
-      models.set(path, bytes);
-      return path;
-    },
-    removeModel(path: string): void {
-      models.delete(path);
-    },
-    close(): Promise<void> {
-      closed ??= new Promise<void>((resolve) => {
-        models.clear();
-        server.close(() => resolve());
-        // Keep-alive connections from the browser would hold close() open.
-        server.closeAllConnections();
-      });
-      return closed;
-    },
-  };
+export function startServer(options: ServeOptions = {}): Promise<RunningServer> {
+  return startBrowserServer({ ...options, pages: APP_PAGES });
 }

@@ -15,7 +15,7 @@ import type { Graph, Model, Node } from '../ir/graph.js';
 import { GraphBuilder, modelOf } from '../ir/builder.js';
 import { NameGen } from '../ir/topology.js';
 import { encodeModel } from '../onnx/encode.js';
-import { pairedGain, timeModels, type LatencyStats } from '../runtime/timing.js';
+import { pairedGain, timeModels, type Clock, type LatencyStats } from '../runtime/timing.js';
 import { RebirthError } from '../errors.js';
 import type { Backend } from '../runtime/session.js';
 import { pathGroupShape, type Item } from './candidates.js';
@@ -23,7 +23,8 @@ import { convNode } from './apply.js';
 import type { ConvShape, LinearConv, PaddingMode } from './linear-conv.js';
 import { linearConvOfNode, type Activation, type BlockUnit, type ModelStructure } from './structure.js';
 
-export type Clock = 'wall' | 'cpu';
+// Re-exported for shrink.ts, which takes the clock option's type from this module.
+export type { Clock } from '../runtime/timing.js';
 
 export interface LatencyTableOptions {
   backend?: Backend;

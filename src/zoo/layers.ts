@@ -9,6 +9,7 @@ import { GraphBuilder, modelOf, tensorValue } from '../ir/builder.js';
 import { makeAttr, type AttrInput } from '../ir/attributes.js';
 import { floatTensor } from '../ir/tensor.js';
 import { RebirthError } from '../errors.js';
+import { windowOutput } from '../ops/dims.js';
 import { fillNormal, fillUniform, heNormal, paramRandom, xavierUniform } from './init.js';
 import type { ResolvedZooOptions } from './options.js';
 
@@ -40,14 +41,13 @@ export interface PoolSpec {
 /** Caffe's (and BVLC's) cross-channel LRN: x / (1 + alpha/size * sum of x^2 over 5 channels)^0.75. */
 export const CAFFE_LRN = { size: 5, alpha: 1e-4, beta: 0.75, bias: 1 } as const;
 
-/** Spatial output size of a conv or pool window sweep. */
+/**
+ * Spatial output size of a conv or pool window sweep with symmetric padding: the shape engine's rule
+ * (src/ops/dims.ts), which drops a last ceil-mode window that would start in the right padding as Caffe,
+ * PyTorch and ONNX Runtime do.
+ */
 export function windowOutputSize(input: number, kernel: number, stride: number, pad: number, ceil: boolean): number {
-  const span = input + 2 * pad - kernel;
-  let size = (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
-  // Caffe, PyTorch and ONNX Runtime (checked on 1.30: 5 -> 3 for k2 s2 p1) drop a last window that would
-  // start in the right padding; ONNX shape inference does not, and would say 4.
-  if (ceil && pad > 0 && (size - 1) * stride >= input + pad) size -= 1;
-  return size;
+  return windowOutput(input, kernel, stride, 1, pad, pad, ceil);
 }
 
 export class NetBuilder {

@@ -10,8 +10,7 @@ import { encodeModel } from '../../src/onnx/encode.js';
 import { loadModel } from '../../src/onnx/file.js';
 import { Session, type HostTensor } from '../../src/runtime/session.js';
 import { PAGE_MERGE_OPTIONS } from '../../src/serve/merge-options.js';
-import { startServer } from '../../src/serve/server.js';
-import { pageBundle } from '../../src/serve/bundle.js';
+import { appBundle, startServer } from '../../src/serve/server.js';
 import { root } from '../cli/run.js';
 import { artefactPath, launchChromium } from './helpers.js';
 
@@ -37,12 +36,12 @@ function seededImages(n: number): HostTensor {
 
 void describe('rebirth serve page (Chromium)', () => {
   void it('bundles the library for the page without Node-only modules', async () => {
-    const bundle = await pageBundle();
+    const bundle = await appBundle();
     for (const m of ['merge/plan', 'onnx/decode', 'onnx/encode', 'shapes/infer', 'runtime/trace', 'profile/layers']) {
       assert.ok(bundle.modules.includes(m), `${m} is in the page bundle`);
     }
-    // Stood in for by src/serve/shims (bundle.ts); the real ones import Node at load time.
-    for (const m of ['runtime/session', 'runtime/browser', 'onnx/file', 'serve/server']) {
+    // Stood in for by src/runtime/page/shims (page-bundle.ts), or Node-only servers; all import Node at load time.
+    for (const m of ['runtime/session', 'runtime/browser', 'onnx/file', 'serve/server', 'runtime/browser-server', 'runtime/page-bundle']) {
       assert.ok(!bundle.modules.includes(m), `${m} must not be in the page bundle`);
     }
     assert.ok(bundle.files.has('app.js') && bundle.files.has('bench.js'));

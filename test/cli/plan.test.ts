@@ -102,6 +102,10 @@ test('bad plan flags are one-line errors and write nothing', async () => {
     [['tucker', teacher, '-o', out, '--target', 'wasm', '--backend', 'node'], /^rebirth: --backend node and --target wasm disagree/],
     [['tucker', teacher, '-o', out, '--ranks', 'fraction:0.5,0.25'], /^rebirth: --ranks fraction:0.5,0.25: several fractions are alternatives for --target/],
     [['optimize', teacher, '-o', out, '--target', 'foo'], /^rebirth: --target must be one of/],
+    [['merge', teacher, '-o', out, '--families', 'merge,shrink'], /^rebirth: --families needs --target/],
+    [['merge', teacher, '-o', out, '--target', 'node', '--families', 'merge,prune'], /^rebirth: --families: unknown family 'prune'; families: merge, shrink, tucker, fusion$/],
+    [['merge', teacher, '-o', out, '--target', 'node', '--families', ','], /^rebirth: --families needs at least one of/],
+    [['merge', teacher, '-o', out, '--target', 'node', '--families', 'merge,shrink', '--data', 'fashion-mnist'], /^rebirth: --families shrink with --data: retraining a plan with shrink changes is not supported/],
   ];
   const results = await Promise.all(cases.map(([args]) => rebirthAsync(...args)));
   results.forEach((r, i) => expectOneLineError(r, (cases[i] as [string[], RegExp])[1]));

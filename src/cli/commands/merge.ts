@@ -10,10 +10,34 @@ import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
 import { DATA_OPTIONS, checkRetrainLabels, openCliTrainEval, recordData } from '../data.js';
 import type { FitReport } from '../../merge/fit.js';
-import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
+import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command, type ParsedArgs } from '../command.js';
 import { PLAN_OPTIONS, PLAN_USAGE, planFlags, planJson, planLog, planText } from '../plan-flags.js';
-import { applyPlan, planMergeOptions, planModel, type RuntimePlan } from '../../plan/plan.js';
+import { applyPlan, planMergeOptions, planModel, PLAN_FAMILIES, type PlanFamily, type RuntimePlan } from '../../plan/plan.js';
 import type { MergeFamilyOptions } from '../../plan/families.js';
+
+const isFamily = (f: string): f is PlanFamily => (PLAN_FAMILIES as readonly string[]).includes(f);
+
+/**
+ * The plan's stages: `--families` names them (in any order; they run in PLAN_FAMILIES' order, merge,
+ * shrink, tucker, fusion, which is the order that works: src/plan/plan.ts), default merge and fusion.
+ */
+function planFamilies(args: ParsedArgs, target: boolean, data: boolean): PlanFamily[] {
+  const flag = optString(args, 'families');
+  if (flag === undefined) return ['merge', 'fusion'];
+  if (!target) throw new RebirthError('--families needs --target (the families are the stages of a plan measured on a target runtime)');
+  const named = flag.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = named.find((f) => !isFamily(f));
+  if (unknown !== undefined) throw new RebirthError(`--families: unknown family '${unknown}'; families: ${PLAN_FAMILIES.join(', ')}`);
+  const families = PLAN_FAMILIES.filter((f) => named.includes(f));
+  if (families.length === 0) throw new RebirthError(`--families needs at least one of ${PLAN_FAMILIES.join(', ')}`);
+  // The retraining below rebuilds the plan's merges (mergeAndRetrain) and re-applies its exact fusions;
+  // it does not know shrink's or Tucker's changes, so their output would silently lack them.
+  const untrainable = families.filter((f) => f === 'shrink' || f === 'tucker');
+  if (data && untrainable.length > 0) {
+    throw new RebirthError(`--families ${untrainable.join(',')} with --data: retraining a plan with ${untrainable.join(' or ')} changes is not supported; plan without --data, or retrain with rebirth shrink / rebirth tucker`);
+  }
+  return families;
+}
 
 export const mergeCommand: Command = {
   name: 'merge',
@@ -21,7 +45,7 @@ export const mergeCommand: Command = {
   usage: 'rebirth merge MODEL [--input-shape NAME=D1,D2,...] -o OUT [--streamline] [--branch] [--fire] [--no-fold] [--only conv1,inception_3a] [--init xavier|inherit|fit] ' +
     '[--retrain paper|distill|none] [--data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]] [--epochs N] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
     '[--rebirth-lr-factor F] [--warmup STEPS] [--block-weight W] [--fit-images N] [--fit-refine N] [--checkpoint FILE] [--limit N] [--runs N] [--threads N] ' +
-    `${PLAN_USAGE} [--explain] [--json]`,
+    `${PLAN_USAGE} [--families merge,shrink,tucker,fusion] [--explain] [--json]`,
   options: {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
@@ -29,7 +53,7 @@ export const mergeCommand: Command = {
     output: { type: 'string', short: 'o' }, streamline: { type: 'boolean' }, branch: { type: 'boolean' }, fire: { type: 'boolean' }, 'no-fold': { type: 'boolean' }, only: { type: 'string' },
     init: { type: 'string' }, retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
     kernel: { type: 'string' }, 'reducer-ratio': { type: 'string' }, limit: { type: 'string' }, runs: { type: 'string' },
-    threads: { type: 'string' }, seed: { type: 'string' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
+    threads: { type: 'string' }, seed: { type: 'string' }, explain: { type: 'boolean' }, json: { type: 'boolean' }, families: { type: 'string' },
     'rebirth-lr-factor': { type: 'string' }, warmup: { type: 'string' }, 'block-weight': { type: 'string' }, 'fit-refine': { type: 'string' }, 'fit-images': { type: 'string' }, checkpoint: { type: 'string' },
   },
   async run(args) {
@@ -60,6 +84,7 @@ export const mergeCommand: Command = {
     if ((retrain !== 'none' || init === 'fit') && dataSpec === undefined) {
       throw new RebirthError(`--retrain ${retrain} / --init ${init} needs --data fashion-mnist (or DIR)`);
     }
+    const families = planFamilies(args, target !== undefined, dataSpec !== undefined);
     const limit = args.values.limit === undefined ? undefined : optInt(args, 'limit', 0, { min: 1 });
     const checkpoint = optString(args, 'checkpoint');
     if (checkpoint) checkOutput(checkpoint, [spec, out]);
@@ -79,7 +104,7 @@ export const mergeCommand: Command = {
         init: init === 'xavier' ? 'xavier' : 'inherit', seed, ...(only ? { only } : {}),
       };
       plan = await planModel(model, {
-        target: target.target, families: ['merge', 'fusion'], merge: family, fold: merge.fold ?? true,
+        target: target.target, families, merge: family, fold: merge.fold ?? true,
         ...(target.budget ? { budget: target.budget } : {}), cache: target.cache, ...(args.values.runs !== undefined ? { decide: { maxRounds: Math.max(3, runs) } } : {}),
         ...(optFlag(args, 'json') ? {} : { log: planLog }),
       });

@@ -1,8 +1,8 @@
 /// <reference lib="dom" />
 // The page of `rebirth serve`: a person picks an .onnx file; the page profiles it on onnxruntime-web,
 // shows where the time goes (tensor vs non-tensor layers), plans DeepRebirth's merges, applies them and
-// compares, all with the library's own code bundled for the browser (src/serve/bundle.ts). The model is
-// never uploaded: the server only serves code.
+// compares, all with the library's own code bundled for the browser (src/runtime/page-bundle.ts). The
+// model is never uploaded: the server only serves code.
 import { errorMessage, firstLine } from '../../errors.js';
 import type { Model } from '../../ir/graph.js';
 import { applyMerges, planMerges, type MergePlan } from '../../merge/plan.js';
@@ -16,7 +16,7 @@ import { attributeKernels, quantile, type RuntimeProfile } from '../../runtime/p
 import type { PageExecutionProvider, PageProfileRequest, PageRuntimeRequest } from '../../runtime/browser-protocol.js';
 import { formatMs, formatNumber, formatPercent } from '../../util/format.js';
 import { PAGE_MERGE_OPTIONS } from '../merge-options.js';
-import { profileInPage, timeInPage } from './runner.js';
+import { profileInPage, timeInPage } from '../../runtime/page/runner.js';
 
 /** Same defaults as `rebirth profile` (src/runtime/profile.ts). */
 const PROFILE_DEFAULTS = { warmup: 3, warmupMs: 300, runs: 20, profileRuns: 10, seed: 1 } as const;

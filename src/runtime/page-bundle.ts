@@ -1,10 +1,12 @@
-// Bundles the page code (src/serve/page) with the library modules it runs — the ONNX codec, the IR, the
-// shape engine, DeepRebirth's planner and rewriter, the trace parser and the report charts — into ES
-// modules for the browser, with esbuild, when the server starts (~1 s; the result is kept per process).
+// Bundles page code (the bench page in src/runtime/page, and whatever pages a server built on
+// src/runtime/browser-server.ts adds, such as `rebirth serve`'s) with the library modules it runs — the
+// ONNX codec, the IR, the shape engine, DeepRebirth's planner and rewriter, the trace parser and the report
+// charts — into ES modules for the browser, with esbuild, when a server starts (~1 s; the result is kept
+// per process and set of entry points).
 //
 // A few modules on that path import Node at load time without needing it for what the page does. The
-// bundle swaps exactly those for the stand-ins in src/serve/shims and refuses every other Node import,
-// so a new one fails `rebirth serve` (and test/browser) instead of breaking the page at run time:
+// bundle swaps exactly those for the stand-ins in src/runtime/page/shims and refuses every other Node
+// import, so a new one fails `rebirth serve` (and test/browser) instead of breaking the page at run time:
 //   src/runtime/session.ts  -> shims/session.ts   (ORT in Node; imported by profile.ts and timing.ts)
 //   src/runtime/browser.ts  -> shims/browser.ts   (playwright-core; imported lazily by profile.ts)
 //   node:perf_hooks         -> shims/perf-hooks.ts (the browser's own `performance`)
@@ -29,15 +31,15 @@ function moduleFile(base: string): string {
 
 /** Library modules replaced in the bundle, by path under src/ without extension. */
 const MODULE_SHIMS: Record<string, string> = {
-  'runtime/session': 'serve/shims/session',
-  'runtime/browser': 'serve/shims/browser',
+  'runtime/session': 'runtime/page/shims/session',
+  'runtime/browser': 'runtime/page/shims/browser',
 };
 
 /** Node builtins the bundle replaces, and which importers may use them (undefined: any importer). */
 const NODE_SHIMS: Record<string, { shim: string; importers?: readonly string[] }> = {
-  'node:perf_hooks': { shim: 'serve/shims/perf-hooks' },
-  'node:fs': { shim: 'serve/shims/node-fs', importers: ['onnx/decode'] },
-  'node:path': { shim: 'serve/shims/node-fs', importers: ['onnx/decode'] },
+  'node:perf_hooks': { shim: 'runtime/page/shims/perf-hooks' },
+  'node:fs': { shim: 'runtime/page/shims/node-fs', importers: ['onnx/decode'] },
+  'node:path': { shim: 'runtime/page/shims/node-fs', importers: ['onnx/decode'] },
 };
 
 function libraryId(file: string): string | undefined {
@@ -57,7 +59,7 @@ function shimPlugin(): Plugin {
         if (rule !== undefined && (rule.importers === undefined || rule.importers.includes(importer))) {
           return { path: moduleFile(join(srcRoot, rule.shim)) };
         }
-        return { errors: [{ text: `${importer} imports ${args.path}, which the page cannot load: keep Node-only code out of the page's import graph or add a stand-in in src/serve/bundle.ts` }] };
+        return { errors: [{ text: `${importer} imports ${args.path}, which the page cannot load: keep Node-only code out of the page's import graph or add a stand-in in src/runtime/page-bundle.ts` }] };
       });
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         const id = libraryId(resolve(args.resolveDir, args.path));
@@ -68,32 +70,47 @@ function shimPlugin(): Plugin {
   };
 }
 
-/** The page's modules by URL name ('app.js', 'bench.js', 'chunk-*.js'). */
+/** The page's modules by URL name ('bench.js', one per entry point, and 'chunk-*.js'). */
 export interface PageBundle {
   files: ReadonlyMap<string, Uint8Array>;
   /** Library modules in the bundle, by path under src/ (for tests and docs/browser.md). */
   modules: readonly string[];
 }
 
-let cached: Promise<PageBundle> | undefined;
+/**
+ * Page entry points: URL name (served as `<name>.js`) -> module path under src/ without extension, e.g.
+ * `{ bench: 'runtime/page/bench' }`. The caller names its own pages, so the bundler (and src/runtime)
+ * depends on none of them.
+ */
+export type PageEntries = Readonly<Record<string, string>>;
 
-/** Builds the page bundle once per process. */
-export function pageBundle(): Promise<PageBundle> {
-  cached ??= buildPageBundle().catch((e: unknown) => {
-    cached = undefined;
-    throw e;
-  });
-  return cached;
+const cached = new Map<string, Promise<PageBundle>>();
+
+/**
+ * Builds the pages of `entries` in one esbuild run (so they share chunks), once per process and set of
+ * entry points.
+ */
+export function pageBundle(entries: PageEntries): Promise<PageBundle> {
+  const key = JSON.stringify(Object.entries(entries).sort(([a], [b]) => a.localeCompare(b)));
+  let bundle = cached.get(key);
+  if (bundle === undefined) {
+    bundle = buildPageBundle(entries).catch((e: unknown) => {
+      cached.delete(key);
+      throw e;
+    });
+    cached.set(key, bundle);
+  }
+  return bundle;
 }
 
-async function buildPageBundle(): Promise<PageBundle> {
+async function buildPageBundle(entries: PageEntries): Promise<PageBundle> {
   // esbuild is loaded only by `rebirth serve` and the browser backends.
   const { build } = await import('esbuild');
-  const entry = (name: string): string => moduleFile(join(srcRoot, 'serve', 'page', name));
+  const entryPoints = Object.fromEntries(Object.entries(entries).map(([name, id]) => [name, moduleFile(join(srcRoot, id))]));
   let result;
   try {
     result = await build({
-      entryPoints: { app: entry('app'), bench: entry('bench') },
+      entryPoints,
       bundle: true,
       splitting: true,
       format: 'esm',

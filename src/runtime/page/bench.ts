@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // The page Node drives for the browser backends (src/runtime/browser.ts): it only exposes the runner on
 // the global object; Playwright calls it and reads the result.
-import { BENCH_GLOBAL, PROGRESS_BINDING, type BenchApi } from '../../runtime/browser-protocol.js';
+import { BENCH_GLOBAL, PROGRESS_BINDING, type BenchApi } from '../browser-protocol.js';
 import { outcome, profileInPage, timeInPage, type Progress } from './runner.js';
 
 /**

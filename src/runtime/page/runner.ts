@@ -1,34 +1,32 @@
 /// <reference lib="dom" />
 // onnxruntime-web inside the page: latency and ORT's per-kernel profile, measured where the model would be
 // deployed. The same code serves the CLI's browser backends (bench.ts, driven by Playwright) and the page
-// for people (app.ts). Timing happens here, around InferenceSession.run: a round trip to Node per run
-// would be timed as well.
+// for people (src/serve/page/app.ts). Timing happens here, around InferenceSession.run: a round trip to
+// Node per run would be timed as well.
 //
-// The `lib="dom"` reference is for this folder (page code); tsc applies it to the whole program, which
-// only adds browser globals to the type environment (docs/browser.md).
+// The `lib="dom"` reference is for page code (this folder and src/serve/page); tsc applies it to the whole
+// program, which only adds browser globals to the type environment (docs/browser.md).
 import type * as OrtWeb from 'onnxruntime-web';
 import { errorMessage, firstLine } from '../../errors.js';
 import { isElementType, typedArray } from '../../ir/dtypes.js';
-import { kernelStats, randomFeeds, type RuntimeInfo } from '../../runtime/profile.js';
-import { extractJsonArray, parseTrace } from '../../runtime/trace.js';
-import { warmUp } from '../../runtime/warmup.js';
-import type { HostTensor, OptLevel, TensorInfo } from '../../runtime/session.js';
-import type {
-  PageErrorKind,
-  PageOutcome,
-  PageProfileRequest,
-  PageProfileResult,
-  PageRuntimeRequest,
-  PageTimeRequest,
-  PageTimeResult,
-  WireTensor,
-} from '../../runtime/browser-protocol.js';
+import { kernelStats, randomFeeds, type RuntimeInfo } from '../profile.js';
+import { extractJsonArray, parseTrace } from '../trace.js';
+import { warmUp } from '../warmup.js';
+import type { HostTensor, OptLevel, TensorInfo } from '../session.js';
+import {
+  ORT_PREFIX,
+  type PageErrorKind,
+  type PageOutcome,
+  type PageProfileRequest,
+  type PageProfileResult,
+  type PageRuntimeRequest,
+  type PageTimeRequest,
+  type PageTimeResult,
+  type WireTensor,
+} from '../browser-protocol.js';
 
 type Ort = typeof OrtWeb;
 type OrtSession = OrtWeb.InferenceSession;
-
-/** Where the server mounts onnxruntime-web's dist folder (src/serve/server.ts). */
-export const ORT_PREFIX = '/ort/';
 
 export type Progress = (done: number, total: number) => void;
 
