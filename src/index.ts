@@ -64,6 +64,8 @@ export { tuckerDecompose } from './decompose/tucker.js';
 export type { TuckerOptions, TuckerResult } from './decompose/tucker.js';
 export { tuckerAndRetrain } from './pipeline/tucker-retrain.js';
 export type { TuckerRetrainMode, TuckerRetrainOptions, TuckerRetrainResult } from './pipeline/tucker-retrain.js';
+export { retrainPlan } from './pipeline/plan-retrain.js';
+export type { PlanRetrainMode, PlanRetrainOptions, PlanRetrainPass, PlanRetrainResult } from './pipeline/plan-retrain.js';
 export { googlenetTable3, fractionRanks } from './pipeline/table3.js';
 export type { Table3Options, Table3Row } from './pipeline/table3.js';
 export { fitRebirthLayers } from './merge/fit.js';

@@ -163,21 +163,6 @@ function renderPlan(records: ReadonlyArray<BenchRecord<unknown>>): string {
   return markdownTable(['target', 'model', 'GFLOPs', 'median ms', 'speed-up, paired wall [95%]', 'speed-up, CPU time [95%]', "issue's target"], rows);
 }
 
-function renderPlanKept(records: ReadonlyArray<BenchRecord<unknown>>): string {
-  const r = record(records, 0);
-  const results = at(r, 'results') as Record<string, unknown>;
-  const rows: string[][] = [];
-  for (const target of Object.keys(results)) {
-    const plans = at(results, `${target}.plans`) as Record<string, unknown>;
-    for (const [name, title] of [['merge', 'merge'], ['mergeTucker', 'Merge + Tucker']] as const) {
-      if (!(name in plans)) continue;
-      const kept = list(results, `${target}.plans.${name}.kept`).map(String);
-      rows.push([target, title, String(kept.length), kept.join(', '), String(num(results, `${target}.plans.${name}.decisions`)), `${num(results, `${target}.plans.${name}.seconds`).toFixed(0)} s`]);
-    }
-  }
-  return markdownTable(['target', 'plan', 'kept', 'candidates kept', 'decisions', 'measuring time'], rows);
-}
-
 const MERGE_VARIANTS = ['original', 'streamline', 'streamline+branch'] as const;
 
 /** Whether a merge-latency record timed `backend` (a quick run times node only). */
@@ -351,7 +336,7 @@ export const JOBS: readonly FigureJob[] = [
   {
     id: 'plan', what: 'runtime-aware plans of GoogLeNet 224 per target: merge, Merge + Tucker, node and WASM', minutes: 20,
     commands: [{ script: 'bench/plan.ts', args: ['--targets', 'node,wasm', '--runs', '30'], quick: ['--targets', 'node', '--runs', '3', '--no-tucker'], output: 'json-file' }],
-    tables: [{ id: 'planner-speedups', file: 'docs/planner.md', render: renderPlan }, { id: 'planner-kept', file: 'docs/planner.md', render: renderPlanKept }],
+    tables: [{ id: 'planner-speedups', file: 'docs/planner.md', render: renderPlan }],
   },
   {
     id: 'optimize', what: "rebirth's exact optimizer next to ORT's graph optimizer on zoo models", minutes: 4,

@@ -105,7 +105,7 @@ test('bad plan flags are one-line errors and write nothing', async () => {
     [['merge', teacher, '-o', out, '--families', 'merge,shrink'], /^rebirth: --families needs --target/],
     [['merge', teacher, '-o', out, '--target', 'node', '--families', 'merge,prune'], /^rebirth: --families: unknown family 'prune'; families: merge, shrink, tucker, fusion$/],
     [['merge', teacher, '-o', out, '--target', 'node', '--families', ','], /^rebirth: --families needs at least one of/],
-    [['merge', teacher, '-o', out, '--target', 'node', '--families', 'merge,shrink', '--data', 'fashion-mnist'], /^rebirth: --families shrink with --data: retraining a plan with shrink changes is not supported/],
+    [['merge', teacher, '-o', out, '--target', 'node', '--families', 'merge,shrink', '--data', 'fashion-mnist', '--retrain', 'paper'], /^rebirth: --retrain paper with --families merge,shrink: a plan with shrink or Tucker changes is retrained by distillation from the input model; use --retrain distill/],
   ];
   const results = await Promise.all(cases.map(([args]) => rebirthAsync(...args)));
   results.forEach((r, i) => expectOneLineError(r, (cases[i] as [string[], RegExp])[1]));

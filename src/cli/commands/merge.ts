@@ -1,4 +1,5 @@
 import { mergeAndRetrain, type RebirthInit, type RetrainMode } from '../../pipeline/merge-retrain.js';
+import { retrainPlan, type PlanRetrainResult } from '../../pipeline/plan-retrain.js';
 import { mergeModel, type MergeOptions } from '../../merge/plan.js';
 import { describeFolds, type FoldReport } from '../../merge/fold.js';
 import { timeModels } from '../../runtime/timing.js';
@@ -21,7 +22,7 @@ const isFamily = (f: string): f is PlanFamily => (PLAN_FAMILIES as readonly stri
  * The plan's stages: `--families` names them (in any order; they run in PLAN_FAMILIES' order, merge,
  * shrink, tucker, fusion, which is the order that works: src/plan/plan.ts), default merge and fusion.
  */
-function planFamilies(args: ParsedArgs, target: boolean, data: boolean): PlanFamily[] {
+function planFamilies(args: ParsedArgs, target: boolean): PlanFamily[] {
   const flag = optString(args, 'families');
   if (flag === undefined) return ['merge', 'fusion'];
   if (!target) throw new RebirthError('--families needs --target (the families are the stages of a plan measured on a target runtime)');
@@ -30,13 +31,36 @@ function planFamilies(args: ParsedArgs, target: boolean, data: boolean): PlanFam
   if (unknown !== undefined) throw new RebirthError(`--families: unknown family '${unknown}'; families: ${PLAN_FAMILIES.join(', ')}`);
   const families = PLAN_FAMILIES.filter((f) => named.includes(f));
   if (families.length === 0) throw new RebirthError(`--families needs at least one of ${PLAN_FAMILIES.join(', ')}`);
-  // The retraining below rebuilds the plan's merges (mergeAndRetrain) and re-applies its exact fusions;
-  // it does not know shrink's or Tucker's changes, so their output would silently lack them.
-  const untrainable = families.filter((f) => f === 'shrink' || f === 'tucker');
-  if (data && untrainable.length > 0) {
-    throw new RebirthError(`--families ${untrainable.join(',')} with --data: retraining a plan with ${untrainable.join(' or ')} changes is not supported; plan without --data, or retrain with rebirth shrink / rebirth tucker`);
-  }
   return families;
+}
+
+/** What `retrained` says in the JSON report of a composed plan's retraining. */
+function retrainedJson(mode: string, r: PlanRetrainResult): Record<string, unknown> {
+  return {
+    mode, teacher: 'the input model', passes: r.passes,
+    ...(r.shrink ? { shrink: { runs: r.shrink.groups.map((g) => g.convs), activationsRemoved: r.shrink.removed, exactMerge: { passed: r.shrink.verification.passed, maxRelError: r.shrink.verification.maxRelError } } } : {}),
+    ...(r.tucker ? { tucker: { layers: r.tucker.layers } } : {}),
+    exact: r.exact,
+  };
+}
+
+/** The text lines of the same. */
+function retrainedText(mode: string, r: PlanRetrainResult): string[] {
+  const trained = mode !== 'none';
+  const lines = [trained ? 'retrained by distillation from the input model, in stage order:' : 'retrained: nothing (--retrain none); the plan rebuilt on the input weights:'];
+  const pass = (n: 1 | 2): void => {
+    for (const p of r.passes.filter((x) => x.pass === n)) {
+      lines.push(`  pass ${n}, ${p.name}: ${p.changes.length} change(s) (${p.changes.join(', ')}), ${p.epochs} epoch(s), top-1 ${formatPercent(p.top1, 2)}`);
+    }
+  };
+  pass(1);
+  if (r.shrink) {
+    lines.push(`  shrink runs merged exactly${trained ? ' after pass 1' : ''}: ${r.shrink.groups.map((g) => g.convs.join('+')).join(', ')} (checked on ONNX Runtime, max rel. error ${r.shrink.verification.maxRelError.toExponential(1)})`);
+  }
+  if (r.tucker) lines.push(`  Tucker factors from the ${trained ? 'retrained ' : ''}weights: ${r.tucker.layers.join(', ')}`);
+  pass(2);
+  if (r.exact.length > 0) lines.push(`  exact, not trained: ${r.exact.join(', ')}`);
+  return lines;
 }
 
 export const mergeCommand: Command = {
@@ -63,7 +87,16 @@ export const mergeCommand: Command = {
     if (!spec.startsWith('zoo:')) checkOutput(out, [spec]);
     // No kind flag: every kind; otherwise the kinds named.
     const all = !optFlag(args, 'streamline') && !optFlag(args, 'branch') && !optFlag(args, 'fire');
-    const retrain = optChoice<RetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], 'none');
+    const target = planFlags(args);
+    const families = planFamilies(args, target !== undefined);
+    const dataSpec = optString(args, 'data');
+    // A plan with shrink or Tucker changes is retrained by retrainPlan (distillation only); with --data it
+    // retrains by default, as `rebirth shrink` does: its linearized runs and factors untrained are a loss.
+    const composed = families.includes('shrink') || families.includes('tucker');
+    const retrain = optChoice<RetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], composed && dataSpec !== undefined ? 'distill' : 'none');
+    if (composed && retrain === 'paper') {
+      throw new RebirthError(`--retrain paper with --families ${families.join(',')}: a plan with shrink or Tucker changes is retrained by distillation from the input model; use --retrain distill (the default with --data) or none`);
+    }
     const init = optChoice<RebirthInit>(args, 'init', ['xavier', 'inherit', 'fit'], retrain === 'paper' ? 'xavier' : 'inherit');
     const only = optString(args, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
     const merge: MergeOptions = {
@@ -75,16 +108,13 @@ export const mergeCommand: Command = {
       reducerRatio: optNumber(args, 'reducer-ratio', 0.5, { min: 0.05, max: 1 }),
       ...(only ? { only } : {}),
     };
-    const target = planFlags(args);
     const runs = optInt(args, 'runs', 20, { min: 1 });
     const threads = optInt(args, 'threads', 2, { min: 1, max: 64 });
     const seed = optInt(args, 'seed', 1, { min: 0 });
-    const { model, file } = resolveModel(spec, inputShapeArgs(args, optString(args, 'data') === undefined ? 'run' : 'train'));
-    const dataSpec = optString(args, 'data');
+    const { model, file } = resolveModel(spec, inputShapeArgs(args, dataSpec === undefined ? 'run' : 'train'));
     if ((retrain !== 'none' || init === 'fit') && dataSpec === undefined) {
       throw new RebirthError(`--retrain ${retrain} / --init ${init} needs --data fashion-mnist (or DIR)`);
     }
-    const families = planFamilies(args, target !== undefined, dataSpec !== undefined);
     const limit = args.values.limit === undefined ? undefined : optInt(args, 'limit', 0, { min: 1 });
     const checkpoint = optString(args, 'checkpoint');
     if (checkpoint) checkOutput(checkpoint, [spec, out]);
@@ -94,6 +124,7 @@ export const mergeCommand: Command = {
     let diverged: string | undefined;
     let accuracy: { before: number; after: number; steps: Array<{ step: string; top1: number }> } | null = null;
     let plan: RuntimePlan | undefined;
+    let retrained: PlanRetrainResult | undefined;
     if (target) {
       // Which merges pay on the target: every alternative measured in context (src/plan). A kernel mode or
       // reducer width given on the command line is the only one tried; otherwise both of each are.
@@ -110,7 +141,32 @@ export const mergeCommand: Command = {
       });
       Object.assign(merge, planMergeOptions(plan));
     }
-    if (dataSpec !== undefined) {
+    if (dataSpec !== undefined && plan && composed) {
+      const opened = openCliTrainEval(args, model, limit);
+      const { only: _only, perCandidate: _per, ...kinds } = merge;
+      // --lr and --warmup only when given: retrainPlan's defaults depend on whether the plan kept shrink changes.
+      const r = await retrainPlan(model, plan, {
+        mode: retrain === 'distill' ? 'distill' : 'none', merge: kinds, init, seed, threads,
+        train: opened.train.data, test: opened.test.data,
+        epochs: optNumber(args, 'epochs', 1, { min: 0.01 }),
+        ...(args.values.lr === undefined ? {} : { lr: optNumber(args, 'lr', 0.005, { min: 0 }) }),
+        ...(args.values.warmup === undefined ? {} : { warmupSteps: optInt(args, 'warmup', 0, { min: 0 }) }),
+        progress: !optFlag(args, 'json'),
+        fitImages: optInt(args, 'fit-images', 1024, { min: 1 }),
+        fitRefineImages: optInt(args, 'fit-refine', 4096, { min: 0 }),
+        weights: { blocks: optNumber(args, 'block-weight', 0, { min: 0 }) },
+        ...(args.values['rebirth-lr-factor'] === undefined ? {} : { rebirthLrFactor: optNumber(args, 'rebirth-lr-factor', 10, { min: 0 }) }),
+        ...(checkpoint ? { checkpoint } : {}),
+      });
+      result = { model: r.model, merges: r.merges, refused: r.refused };
+      recordData(result.model, opened.train, opened.test);
+      folds = r.folds;
+      fits = r.fits;
+      diverged = r.diverged;
+      if (diverged) process.stderr.write(`warning: retraining diverged (${diverged})\n`);
+      accuracy = { before: r.accuracy.before, after: r.accuracy.after, steps: r.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) };
+      retrained = r;
+    } else if (dataSpec !== undefined) {
       const opened = openCliTrainEval(args, model, limit);
       checkRetrainLabels(opened.train, retrain);
       const r = await mergeAndRetrain(model, {
@@ -157,7 +213,7 @@ export const mergeCommand: Command = {
       folds,
       merges: result.merges.map((m) => ({ name: m.name, kind: m.kind, exact: m.exact, layers: m.layers, description: m.description })),
       ...(optFlag(args, 'explain') ? { refused: result.refused } : {}),
-      accuracy, ...(fits.length ? { fits } : {}), ...(diverged ? { diverged } : {}), latencyMs, ...(plan ? { plan: planJson(plan) } : {}), output: out,
+      accuracy, ...(retrained ? { retrained: retrainedJson(retrain, retrained) } : {}), ...(fits.length ? { fits } : {}), ...(diverged ? { diverged } : {}), latencyMs, ...(plan ? { plan: planJson(plan) } : {}), output: out,
     };
     if (optFlag(args, 'json')) {
       printJson(report);
@@ -171,6 +227,7 @@ export const mergeCommand: Command = {
     for (const f of fits) {
       lines.push(f.fitted ? `fit ${f.node}: block-output error ${f.errorBefore.toFixed(3)} -> ${f.errorAfter.toFixed(3)} (${f.rows} rows)` : `fit ${f.node}: kept (${f.reason ?? ''})`);
     }
+    if (retrained) lines.push('', ...retrainedText(retrain, retrained));
     if (accuracy) {
       lines.push('', `top-1 before ${formatPercent(accuracy.before, 2)}, after ${formatPercent(accuracy.after, 2)}`);
       for (const s of accuracy.steps) lines.push(`  after ${s.step}: ${formatPercent(s.top1, 2)}`);
