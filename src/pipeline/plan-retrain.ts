@@ -53,10 +53,9 @@ import type { AppliedMerge, Refusal } from '../merge/plan.js';
 import type { FoldReport } from '../merge/fold.js';
 import type { FitReport } from '../merge/fit.js';
 import { applyPlan, planMergeOptions, planShrinkItems, planTuckerRanks, type RuntimePlanReport } from '../plan/plan.js';
-import type { ShrinkRecipeItem } from '../plan/candidate.js';
+import { resolveShrinkItems } from '../plan/families.js';
 import { linearize, mergeGroups, type MergeGroup } from '../shrink/apply.js';
-import type { Item } from '../shrink/candidates.js';
-import { analyzeStructure, unitName, type ModelStructure } from '../shrink/structure.js';
+import { analyzeStructure } from '../shrink/structure.js';
 
 export type PlanRetrainMode = 'distill' | 'none';
 
@@ -132,34 +131,14 @@ export interface PlanRetrainResult {
   accuracy: { before: number; after: number; steps: RetrainStep[] };
 }
 
-/**
- * The kept shrink recipes as items of `structure` (by unit names), what linearize needs of an item.
- * The same resolution as buildShrink's in src/plan/families.ts, which keeps it private; here the
- * linearized network itself is wanted, not buildShrink's merged one.
- */
-function resolveItems(structure: ModelStructure, items: readonly ShrinkRecipeItem[]): Item[] {
-  const where = new Map<string, { chain: number; unit: number }>();
-  structure.chains.forEach((c, chain) => c.units.forEach((u, unit) => where.set(unitName(u), { chain, unit })));
-  return items.map((r) => {
-    const a = where.get(r.from);
-    const b = where.get(r.to);
-    if (!a || !b || a.chain !== b.chain || b.unit < a.unit || (r.kind !== 'merge' && a.unit !== b.unit)) {
-      throw new RebirthError(`retraining the plan: no chain of the merged model runs from '${r.from}' to '${r.to}' as a shrink ${r.kind}; the plan was made for another model (or another merge option), plan again`);
-    }
-    const id = r.kind === 'merge' ? `${a.chain}:${a.unit}-${b.unit}` : r.kind === 'skip' ? `${a.chain}:${a.unit}:skip` : `${a.chain}:${a.unit}:${(r.groups ?? []).map((g) => g.join('')).join('|')}`;
-    return {
-      id, chain: a.chain, first: a.unit, last: b.unit, kind: r.kind, ...(r.groups ? { groups: r.groups.map((g) => [...g]) } : {}),
-      removed: [], macsBefore: 0, macs: 0, label: `${r.from}..${r.to}`,
-    };
-  });
-}
-
 /** Rebuild the plan's changes on `original`'s weights and retrain them (see the file comment). `original` is not modified. */
 export async function retrainPlan(original: Model, plan: Pick<RuntimePlanReport, 'kept'>, options: PlanRetrainOptions): Promise<PlanRetrainResult> {
   if (options.mode !== 'distill' && options.mode !== 'none') {
     throw new RebirthError(`retraining a plan: mode must be 'distill' or 'none', got '${String(options.mode)}'`);
   }
   if (!(options.epochs > 0)) throw new RebirthError(`retraining a plan: epochs must be positive, got ${options.epochs}`);
+  const tuckerEpochs = options.tuckerEpochs ?? options.epochs / 2;
+  if (!(tuckerEpochs > 0)) throw new RebirthError(`retraining a plan: tuckerEpochs must be positive, got ${tuckerEpochs}`);
   const threads = options.threads ?? 2;
   const seed = options.seed ?? 1;
   const init = options.init ?? 'inherit';
@@ -221,7 +200,7 @@ export async function retrainPlan(original: Model, plan: Pick<RuntimePlanReport,
   let lin: ReturnType<typeof linearize> | undefined;
   if (hasShrink) {
     const structure = analyzeStructure(model);
-    lin = linearize(model, structure, resolveItems(structure, shrinkItems.items), shrinkItems.padding);
+    lin = linearize(model, structure, resolveShrinkItems(structure, shrinkItems.items), shrinkItems.padding);
     model = lin.model;
     await record(`shrink runs linearized (${lin.removed.length} activation(s) removed), untrained`, model);
   }
@@ -257,11 +236,9 @@ export async function retrainPlan(original: Model, plan: Pick<RuntimePlanReport,
     tucker = { layers: Object.keys(ranks) };
     await record('Tucker factors, untrained', model);
     if (training) {
-      const epochs = options.tuckerEpochs ?? options.epochs / 2;
-      if (!(epochs > 0)) throw new RebirthError(`retraining a plan: tuckerEpochs must be positive, got ${epochs}`);
-      const r = await distill(model, epochs, { blocks: 0, ...(options.checkpoint ? { checkpoint: `${options.checkpoint}.tucker` } : {}) });
+      const r = await distill(model, tuckerEpochs, { blocks: 0, ...(options.checkpoint ? { checkpoint: `${options.checkpoint}.tucker` } : {}) });
       const top1 = await record('Tucker factors (distill)', model, r);
-      passes.push({ pass: 2, name: 'Tucker factors', changes: keptByStage('tucker'), epochs, top1 });
+      passes.push({ pass: 2, name: 'Tucker factors', changes: keptByStage('tucker'), epochs: tuckerEpochs, top1 });
     }
   }
 

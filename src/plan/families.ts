@@ -157,14 +157,14 @@ function recipeItem(structure: ModelStructure, item: Item): ShrinkRecipeItem {
 }
 
 /** The recipe's items as items of `structure`, found by unit names (what linearize needs of an item). */
-function resolveShrinkItems(structure: ModelStructure, items: readonly ShrinkRecipeItem[]): Item[] {
+export function resolveShrinkItems(structure: ModelStructure, items: readonly ShrinkRecipeItem[]): Item[] {
   const where = new Map<string, { chain: number; unit: number }>();
   structure.chains.forEach((c, chain) => c.units.forEach((u, unit) => where.set(unitName(u), { chain, unit })));
   return items.map((r) => {
     const a = where.get(r.from);
     const b = where.get(r.to);
     if (!a || !b || a.chain !== b.chain || b.unit < a.unit || (r.kind !== 'merge' && a.unit !== b.unit)) {
-      throw new RebirthError(`shrink: no chain of this model runs from '${r.from}' to '${r.to}' as a ${r.kind}; the plan was made for another model`);
+      throw new RebirthError(`shrink: no chain of this model runs from '${r.from}' to '${r.to}' as a ${r.kind}; the plan was made for another model (or other merge options): plan again`);
     }
     const id = r.kind === 'merge' ? `${a.chain}:${a.unit}-${b.unit}` : r.kind === 'skip' ? `${a.chain}:${a.unit}:skip` : `${a.chain}:${a.unit}:${(r.groups ?? []).map((g) => g.join('')).join('|')}`;
     return {

@@ -145,9 +145,10 @@ test('retrainPlan refuses bad options with one-line errors', { skip }, async () 
   const data = { train: train as NonNullable<typeof train>, test: evalSet as NonNullable<typeof evalSet> };
   await assert.rejects(retrainPlan(model, { kept: [] }, { ...data, mode: 'paper' as 'distill', epochs: 1 }), (e: unknown) => e instanceof RebirthError && /mode must be 'distill' or 'none'/.test(e.message));
   await assert.rejects(retrainPlan(model, { kept: [] }, { ...data, mode: 'distill', epochs: 0 }), (e: unknown) => e instanceof RebirthError && /epochs must be positive/.test(e.message));
+  await assert.rejects(retrainPlan(model, { kept: [] }, { ...data, mode: 'distill', epochs: 1, tuckerEpochs: -1 }), (e: unknown) => e instanceof RebirthError && /tuckerEpochs must be positive, got -1/.test(e.message));
   // A recipe naming units the model does not have: the plan was made for another model.
   const foreign = {
     kept: [{ name: 'shrink:x', family: 'shrink', stage: 'shrink' as const, exactness: 'approximate' as const, retrainParams: 1, recipe: { family: 'shrink' as const, items: [{ kind: 'merge' as const, from: 'nope', to: 'nada' }], padding: 'push' as const } }],
   };
-  await assert.rejects(retrainPlan(model, foreign, { ...data, mode: 'none', epochs: 1, threads: 1, progress: false }), (e: unknown) => e instanceof RebirthError && /no chain of the merged model runs from 'nope' to 'nada'.*plan was made for another model/.test(e.message) && !e.message.includes('\n'));
+  await assert.rejects(retrainPlan(model, foreign, { ...data, mode: 'none', epochs: 1, threads: 1, progress: false }), (e: unknown) => e instanceof RebirthError && /no chain of this model runs from 'nope' to 'nada'.*plan was made for another model/.test(e.message) && !e.message.includes('\n'));
 });
