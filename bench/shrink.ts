@@ -15,6 +15,8 @@
  * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--epochs 4] [--limit N] [--test-limit N]
  *          [--speedup 1.4] [--resnet-speedup 1.3] [--runs 20] [--threads 2] [--quick] [--json FILE]
  *          [--mobilenet FILE] [--resnet FILE]
+ *          --json FILE, --strict, --max-load L: the load guard (bench/harness.ts); the record feeds
+ *          `npm run figures -- shrink`
  */
 import { parseArgs } from 'node:util';
 import * as fs from 'node:fs';
@@ -30,14 +32,17 @@ import { calibrationFromData, planShrink, prepareShrink } from '../src/shrink/sh
 import { measureSpeedup } from '../src/shrink/latency.js';
 import type { Backend } from '../src/runtime/session.js';
 import { formatTable } from '../src/util/format.js';
+import { Bench, GUARD_OPTIONS } from './harness.js';
 
 const { values } = parseArgs({
   options: {
     parts: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
-    quick: { type: 'boolean' }, json: { type: 'string' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
+    quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
+    ...GUARD_OPTIONS,
   },
 });
+const bench = Bench.start('shrink', values);
 const quick = values.quick ?? false;
 const parts = new Set((values.parts ?? 'mobilenet,resnet,224').split(','));
 const epochs = Number(values.epochs ?? (quick ? 0.25 : 4));
@@ -145,4 +150,4 @@ if (parts.has('teachers')) {
 }
 
 process.stdout.write(`\nload average after: ${load()}; ${elapsed()} in all\n`);
-if (values.json) fs.writeFileSync(values.json, `${JSON.stringify({ load: os.loadavg(), rows, plans, mobilenetv2_224: big }, null, 2)}\n`);
+bench.finish({ epochs, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });

@@ -163,6 +163,40 @@ function renderPlan(records: ReadonlyArray<BenchRecord<unknown>>): string {
   return markdownTable(['target', 'model', 'GFLOPs', 'median ms', 'speed-up, paired wall [95%]', 'speed-up, CPU time [95%]', "issue's target"], rows);
 }
 
+/** Depth compression retrained (bench/shrink.ts): every row the record holds, with the issue's target. */
+function renderShrink(records: ReadonlyArray<BenchRecord<unknown>>): string {
+  const rows: string[][] = [];
+  for (const rec of records) {
+    const r = rec.results;
+    for (const row of list(r, 'rows')) {
+      const before = num(row, 'before');
+      const after = num(row, 'after');
+      const speedup = num(row, 'speedup');
+      const model = str(row, 'model');
+      const goal = model.startsWith('mobilenet') ? 1.4 : 1.3;
+      const loss = 100 * (before - after);
+      rows.push([
+        model, str(row, 'target'), str(row, 'variant'), String(num(r, 'epochs')), x(num(row, 'wanted')), `**${x(speedup)}**`, x(num(row, 'other')),
+        pct(before, 2), pct(num(row, 'linearized'), 2), `**${pct(after, 2)}**`, `${(-loss).toFixed(2)} pt`,
+        `>= ${goal}x at <= 1.0 pt: ${speedup >= goal && loss <= 1 ? 'met' : 'missed'}`,
+      ]);
+    }
+  }
+  return markdownTable(['model', 'target', 'blocks', 'epochs', 'wanted', 'speed-up on target', 'on the other backend', 'top-1 teacher', 'linearized, untrained', 'after retraining', 'change', "issue's target"], rows);
+}
+
+/** MobileNetV2 224 plans (bench/shrink.ts --parts 224): time to a plan per target. */
+function renderShrink224(records: ReadonlyArray<BenchRecord<unknown>>): string {
+  const rows: string[][] = [];
+  for (const rec of records) {
+    for (const b of list(rec.results, 'mobilenetv2_224')) {
+      const seconds = num(b, 'seconds');
+      rows.push([str(b, 'target'), ms(num(b, 'wholeMs'), 2), String(num(b, 'items')), `${seconds.toFixed(1)} s (${seconds < 120 ? 'under' : 'over'} 2 minutes)`, x(num(b, 'measured')), list(b, 'merges').map(String).join('; ')]);
+    }
+  }
+  return markdownTable(['target', 'whole network', 'candidates', 'candidates, importance, latency table and plan', 'plan, measured', 'merges chosen'], rows);
+}
+
 const MERGE_VARIANTS = ['original', 'streamline', 'streamline+branch'] as const;
 
 /** Whether a merge-latency record timed `backend` (a quick run times node only). */
@@ -337,6 +371,11 @@ export const JOBS: readonly FigureJob[] = [
     id: 'plan', what: 'runtime-aware plans of GoogLeNet 224 per target: merge, Merge + Tucker, node and WASM', minutes: 20,
     commands: [{ script: 'bench/plan.ts', args: ['--targets', 'node,wasm', '--runs', '30'], quick: ['--targets', 'node', '--runs', '3', '--no-tucker'], output: 'json-file' }],
     tables: [{ id: 'planner-speedups', file: 'docs/planner.md', render: renderPlan }],
+  },
+  {
+    id: 'shrink', what: 'depth compression: mobilenetv2-mini (node, WASM) and resnet-mini retrained, MobileNetV2 224 plans', minutes: 100,
+    commands: [{ script: 'bench/shrink.ts', args: ['--parts', 'mobilenet,resnet,224', '--epochs', '4'], quick: ['--quick', '--parts', '224', '--runs', '3'], output: 'json-file' }],
+    tables: [{ id: 'shrink-retrained', file: 'docs/shrink.md', render: renderShrink }, { id: 'shrink-224', file: 'docs/shrink.md', render: renderShrink224 }],
   },
   {
     id: 'optimize', what: "rebirth's exact optimizer next to ORT's graph optimizer on zoo models", minutes: 4,
