@@ -12,7 +12,7 @@
  *
  * Ratios are against the folded teacher measured in the same session set; the load average is printed
  * before and after, since a loaded machine (other jobs on the 2 cores) moves every absolute figure.
- * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--epochs 4] [--limit N] [--test-limit N]
+ * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--targets node,wasm (mobilenet's)] [--epochs 4] [--limit N] [--test-limit N]
  *          [--speedup 1.4] [--resnet-speedup 1.3] [--runs 20] [--threads 2] [--quick] [--json FILE]
  *          [--mobilenet FILE] [--resnet FILE]
  *          --json FILE, --strict, --max-load L: the load guard (bench/harness.ts); the record feeds
@@ -36,7 +36,7 @@ import { Bench, GUARD_OPTIONS } from './harness.js';
 
 const { values } = parseArgs({
   options: {
-    parts: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
+    parts: { type: 'string' }, targets: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
     ...GUARD_OPTIONS,
@@ -45,6 +45,10 @@ const { values } = parseArgs({
 const bench = Bench.start('shrink', values);
 const quick = values.quick ?? false;
 const parts = new Set((values.parts ?? 'mobilenet,resnet,224').split(','));
+const mobilenetTargets = (values.targets ?? 'node,wasm').split(',').map((t): Backend => {
+  if (t !== 'node' && t !== 'wasm') throw new Error(`--targets: '${t}' is not node or wasm`);
+  return t;
+});
 const epochs = Number(values.epochs ?? (quick ? 0.25 : 4));
 const limit = values.limit ? Number(values.limit) : quick ? 4096 : undefined;
 const testLimit = values['test-limit'] ? Number(values['test-limit']) : quick ? 2000 : undefined;
@@ -102,7 +106,7 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
 
 if (parts.has('mobilenet')) {
   const m = teacher(values.mobilenet, 'mobilenetv2-mini');
-  for (const target of ['node', 'wasm'] as const) await retrained(m, 'mobilenetv2-mini', target, Number(values.speedup ?? 1.4), 'collapse', false);
+  for (const target of mobilenetTargets) await retrained(m, 'mobilenetv2-mini', target, Number(values.speedup ?? 1.4), 'collapse', false);
 }
 if (parts.has('resnet')) {
   const m = teacher(values.resnet, 'resnet-mini');
