@@ -1,6 +1,7 @@
 import { mergeAndRetrain, type RebirthInit, type RetrainMode } from '../../pipeline/merge-retrain.js';
 import { retrainPlan, type PlanRetrainResult } from '../../pipeline/plan-retrain.js';
-import { mergeModel, type MergeOptions } from '../../merge/plan.js';
+import { mergeModel, type AppliedMerge, type MergeOptions, type Refusal } from '../../merge/plan.js';
+import type { Model } from '../../ir/graph.js';
 import { describeFolds, type FoldReport } from '../../merge/fold.js';
 import { timeModels } from '../../runtime/timing.js';
 import { encodeModel } from '../../onnx/encode.js';
@@ -61,6 +62,18 @@ function retrainedText(mode: string, r: PlanRetrainResult): string[] {
   pass(2);
   if (r.exact.length > 0) lines.push(`  exact, not trained: ${r.exact.join(', ')}`);
   return lines;
+}
+
+/** What either retraining path reports, with the model it writes (its data recorded in it). */
+function retrainedReport(
+  r: Pick<PlanRetrainResult, 'merges' | 'refused' | 'folds' | 'fits' | 'diverged' | 'accuracy'>, written: Model, opened: ReturnType<typeof openCliTrainEval>,
+): { result: { model: Model; merges: AppliedMerge[]; refused: Refusal[] }; folds: FoldReport[]; fits: FitReport[]; diverged: string | undefined; accuracy: { before: number; after: number; steps: Array<{ step: string; top1: number }> } } {
+  recordData(written, opened.train, opened.test);
+  if (r.diverged) process.stderr.write(`warning: retraining diverged (${r.diverged})\n`);
+  return {
+    result: { model: written, merges: r.merges, refused: r.refused }, folds: r.folds, fits: r.fits, diverged: r.diverged,
+    accuracy: { before: r.accuracy.before, after: r.accuracy.after, steps: r.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) },
+  };
 }
 
 export const mergeCommand: Command = {
@@ -159,13 +172,7 @@ export const mergeCommand: Command = {
         ...(args.values['rebirth-lr-factor'] === undefined ? {} : { rebirthLrFactor: optNumber(args, 'rebirth-lr-factor', 10, { min: 0 }) }),
         ...(checkpoint ? { checkpoint } : {}),
       });
-      result = { model: r.model, merges: r.merges, refused: r.refused };
-      recordData(result.model, opened.train, opened.test);
-      folds = r.folds;
-      fits = r.fits;
-      diverged = r.diverged;
-      if (diverged) process.stderr.write(`warning: retraining diverged (${diverged})\n`);
-      accuracy = { before: r.accuracy.before, after: r.accuracy.after, steps: r.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) };
+      ({ result, folds, fits, diverged, accuracy } = retrainedReport(r, r.model, opened));
       retrained = r;
     } else if (dataSpec !== undefined) {
       const opened = openCliTrainEval(args, model, limit);
@@ -183,13 +190,7 @@ export const mergeCommand: Command = {
         ...(checkpoint ? { checkpoint } : {}),
       });
       // The plan's fusions are exact and read the retrained weights, so they are made after retraining.
-      result = { model: plan ? await applyPlan(r.model, plan, { stages: ['fusion'] }) : r.model, merges: r.merges, refused: r.refused };
-      recordData(result.model, opened.train, opened.test);
-      folds = r.folds;
-      fits = r.fits;
-      diverged = r.diverged;
-      if (diverged) process.stderr.write(`warning: retraining diverged (${diverged})\n`);
-      accuracy = { before: r.accuracy.before, after: r.accuracy.after, steps: r.accuracy.steps.map((s) => ({ step: s.step, top1: s.top1 })) };
+      ({ result, folds, fits, diverged, accuracy } = retrainedReport(r, plan ? await applyPlan(r.model, plan, { stages: ['fusion'] }) : r.model, opened));
     } else if (plan) {
       const kept = new Set(plan.kept.map((k) => k.name));
       const outcomes = plan.stages.flatMap((s) => s.candidates).filter((c) => kept.has(c.name));
