@@ -23,7 +23,7 @@ import { chromium } from 'playwright-core';
 import { resolveModel } from '../src/cli/models.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { chromiumPath, withBrowser } from '../src/runtime/browser.js';
-import { quantile } from '../src/runtime/profile.js';
+import { quantile } from '../src/util/stats.js';
 import { timeModels } from '../src/runtime/timing.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, runs: { type: 'string' }, ort118: { type: 'string' } } });

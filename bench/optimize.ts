@@ -18,7 +18,7 @@ import { encodeModel } from '../src/onnx/encode.js';
 import { loadModel } from '../src/onnx/file.js';
 import { optimizeModel } from '../src/rewrite/optimize.js';
 import { InterleavedTimer } from '../src/runtime/timing.js';
-import { quantile } from '../src/runtime/profile.js';
+import { quantile } from '../src/util/stats.js';
 import { formatTable } from '../src/util/format.js';
 import type { Backend, OptLevel } from '../src/runtime/session.js';
 import { Bench, GUARD_OPTIONS } from './harness.js';

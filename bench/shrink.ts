@@ -13,7 +13,8 @@
  * Ratios are against the folded teacher measured in the same session set; the load average is printed
  * before and after, since a loaded machine (other jobs on the 2 cores) moves every absolute figure.
  * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--targets node,wasm (mobilenet's)] [--epochs 4] [--limit N] [--test-limit N]
- *          [--speedup 1.4] [--resnet-speedup 1.3] [--runs 20] [--threads 2] [--quick] [--json FILE]
+ *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES]
+ *          [--runs 20] [--threads 2] [--quick] [--json FILE]
  *          [--mobilenet FILE] [--resnet FILE]
  *          --json FILE, --strict, --max-load L: the load guard (bench/harness.ts); the record feeds
  *          `npm run figures -- shrink`
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     parts: { type: 'string' }, targets: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
+    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' },
     ...GUARD_OPTIONS,
   },
 });
@@ -54,13 +56,18 @@ const limit = values.limit ? Number(values.limit) : quick ? 4096 : undefined;
 const testLimit = values['test-limit'] ? Number(values['test-limit']) : quick ? 2000 : undefined;
 const runs = Number(values.runs ?? (quick ? 10 : 20));
 const threads = Number(values.threads ?? 2);
+// Retraining recipe: shrinkAndRetrain's defaults unless given.
+const lr = values.lr !== undefined ? Number(values.lr) : undefined;
+const anneal = values.anneal !== undefined ? Number(values.anneal) : undefined;
+const resnetVariants = new Set((values['resnet-variants'] ?? 'collapse,skip').split(','));
+for (const v of resnetVariants) if (v !== 'collapse' && v !== 'skip') throw new Error(`--resnet-variants: '${v}' is not collapse or skip`);
 const root = path.join(import.meta.dirname, '..');
 const load = (): string => os.loadavg().map((v) => v.toFixed(2)).join(', ');
 const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 
 process.stdout.write(`bench/shrink: ${os.cpus()[0]?.model.trim() ?? 'cpu'} x${os.cpus().length}, node ${process.version}; load average before: ${load()}\n`);
-process.stdout.write(`settings: epochs ${epochs}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
+process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
 
 interface Row {
   model: string;
@@ -90,9 +97,14 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
   const t0 = performance.now();
   const r = await shrinkAndRetrain(model, {
     retrain: 'distill', target, speedup: wanted, skipBlocks, train, test, epochs, runs, threads, progress: false,
+    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}),
     calibration: await calibrationFromData(train, 512),
     log: (m) => process.stderr.write(`  [${name} ${target} ${variant}] ${m}\n`),
   });
+  // Per epoch, so a run shows whether more epochs would still help.
+  for (const h of r.history) {
+    process.stderr.write(`  [${name} ${target} ${variant}] epoch ${h.epoch}: loss ${h.loss.toFixed(4)}, lr ${h.lr.toExponential(2)}, test top-1 ${h.eval ? `${(100 * h.eval.top1).toFixed(2)}%` : 'n/a'}\n`);
+  }
   const other: Backend = target === 'node' ? 'wasm' : 'node';
   const o = await measureSpeedup(r.planned.folded, r.model, { backend: other, runs });
   const merges = r.planned.plan.items.filter((i) => i.kind !== 'keep');
@@ -111,8 +123,8 @@ if (parts.has('mobilenet')) {
 if (parts.has('resnet')) {
   const m = teacher(values.resnet, 'resnet-mini');
   const wanted = Number(values['resnet-speedup'] ?? 1.3);
-  await retrained(m, 'resnet-mini', 'node', wanted, 'collapse', false);
-  await retrained(m, 'resnet-mini', 'node', wanted, 'collapse + skip', true);
+  if (resnetVariants.has('collapse')) await retrained(m, 'resnet-mini', 'node', wanted, 'collapse', false);
+  if (resnetVariants.has('skip')) await retrained(m, 'resnet-mini', 'node', wanted, 'collapse + skip', true);
 }
 if (rows.length > 0) {
   process.stdout.write(`\n${formatTable(
@@ -154,4 +166,4 @@ if (parts.has('teachers')) {
 }
 
 process.stdout.write(`\nload average after: ${load()}; ${elapsed()} in all\n`);
-bench.finish({ epochs, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });
+bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });

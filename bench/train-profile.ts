@@ -23,7 +23,7 @@ import { encodeModel } from '../src/onnx/encode.js';
 import { buildTrainingGraph, type TrainingGraph } from '../src/autodiff/training-graph.js';
 import { DEFAULT_WINDOW_GRAD_FORMS, WINDOW_GRAD_FORM_CHOICES, withWindowGradForms, type WindowGradForms } from '../src/autodiff/window.js';
 import { Session, type HostTensor } from '../src/runtime/session.js';
-import { quantile } from '../src/runtime/profile.js';
+import { quantile } from '../src/util/stats.js';
 import type { TraceEvent } from '../src/runtime/session.js';
 import { Optimizer } from '../src/train/optimizers.js';
 import { floatParamNames, readParams } from '../src/train/params.js';

@@ -13,7 +13,7 @@ import { buildZooModel } from '../src/zoo/index.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { buildTrainingGraph } from '../src/autodiff/training-graph.js';
 import { floatParamNames, readParams } from '../src/train/params.js';
-import { quantile } from '../src/runtime/profile.js';
+import { quantile } from '../src/util/stats.js';
 import { formatTable } from '../src/util/format.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' } } });

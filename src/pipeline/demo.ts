@@ -25,9 +25,8 @@ import { groupedBarChart, lineChart } from '../report/svg.js';
 import { formatPercent } from '../util/format.js';
 import { teacherPath } from '../util/paths.js';
 import { RebirthError } from '../errors.js';
-import { planMergeOptions, planModel, type RuntimePlan, type RuntimePlanOptions, type RuntimePlanReport } from '../plan/plan.js';
+import { applyPlan, planMergeOptions, planModel, type RuntimePlan, type RuntimePlanOptions, type RuntimePlanReport } from '../plan/plan.js';
 import { planTarget } from '../plan/targets.js';
-import { buildFusion } from '../plan/families.js';
 import { explainPlan } from '../plan/explain.js';
 import { fmtRatio, type Budget, type MeasureFn } from '../plan/search.js';
 
@@ -158,7 +157,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     onStep: (s) => log(`  ${s.step}: top-1 ${formatPercent(s.top1, 2)}`),
   });
   // The plan's fusions are exact and read the retrained weights, so they are made after retraining.
-  const result: RetrainResult = plan ? { ...retrained, model: applyPlanFusions(retrained.model, plan, log) } : retrained;
+  const result: RetrainResult = plan
+    ? { ...retrained, model: await applyPlan(retrained.model, plan, { stages: ['fusion'], onWarning: (line) => log(`  ${line}`) }) }
+    : retrained;
   const output = path.join(options.outDir, `${name}-rebirth.onnx`);
   const classNames = opened.train.classNames ?? opened.test.classNames;
   const preprocess = opened.train.preprocess ?? opened.test.preprocess;
@@ -202,24 +203,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   writeFileAtomic(summary.report, demoReport(summary, profiles, mergedProfile, result, final));
   writeFileAtomic(path.join(options.outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
-}
-
-/**
- * The plan's kept fusions on the retrained model (what applyPlan's fusion stage does), saying which
- * ones no longer apply instead of leaving them out silently. The retrained model is rebuilt by
- * applyMerges, which can order a group's siblings differently from the planned model; the recipe names
- * every member so the group is found from whichever comes first.
- */
-function applyPlanFusions(model: Model, plan: RuntimePlan, log: (line: string) => void): Model {
-  let m = model;
-  for (const k of plan.kept) {
-    if (k.recipe.family !== 'fusion') continue;
-    // Two convs become a Conv and a Split, so the node count does not say whether it fused; the names do.
-    const before = m.graph.nodes.map((n) => n.name).join('\n');
-    m = buildFusion(m, k.recipe.members ?? [k.recipe.node]);
-    if (m.graph.nodes.map((n) => n.name).join('\n') === before) log(`  ${k.name}: the plan's fusion does not apply to the retrained model; left out`);
-  }
-  return m;
 }
 
 function withoutModel(plan: RuntimePlan): DemoPlan {

@@ -41,8 +41,7 @@
  * accuracies; there is no 'paper' mode (labels only, one merge per step) for composed plans.
  */
 import type { Model } from '../ir/graph.js';
-import type { Data } from '../data/source.js';
-import type { EpochStats, TrainResult } from '../train/trainer.js';
+import type { TrainResult } from '../train/trainer.js';
 import { evaluate } from '../train/evaluate.js';
 import { finetune } from '../train/finetune.js';
 import { verifyModels, type Verification } from '../rewrite/verify.js';
@@ -59,12 +58,13 @@ import { analyzeStructure } from '../shrink/structure.js';
 
 export type PlanRetrainMode = 'distill' | 'none';
 
-export interface PlanRetrainOptions {
+/**
+ * Options shared with mergeAndRetrain keep its declarations (Pick); those whose defaults differ when the
+ * plan holds shrink runs are declared here.
+ */
+export interface PlanRetrainOptions extends Pick<RetrainOptions,
+  'train' | 'test' | 'batchSize' | 'temperature' | 'fitImages' | 'fitRefineImages' | 'seed' | 'threads' | 'progress' | 'onStep' | 'onEpoch'> {
   mode: PlanRetrainMode;
-  /** Training data; unlabeled data (an image folder without class folders) works: distillation needs no labels. */
-  train: Data;
-  /** Labeled evaluation data. */
-  test: Data;
   /** Epochs of the first pass (merges + linearized shrink runs); fractions train on that share of the data. */
   epochs: number;
   /** Epochs of the second pass (after the Tucker decompositions). Default `epochs / 2`. */
@@ -82,22 +82,14 @@ export interface PlanRetrainOptions {
   rebirthLrFactor?: number;
   /** Linear warm-up steps of each pass (default 50 with shrink changes in the plan, else 0). */
   warmupSteps?: number;
-  batchSize?: number;
-  temperature?: number;
   /** Loss weights: labels 1, KL 1, rebirth-layer block-output MSE 0 (first pass only). */
   weights?: { labels?: number; kl?: number; blocks?: number };
-  /** Init 'fit': calibration images and gradient-refinement images (mergeAndRetrain's). */
-  fitImages?: number;
-  fitRefineImages?: number;
   /** HOOI iterations of the Tucker rebuild (default 0, as plans build candidates). */
   hooi?: number;
-  seed?: number;
-  threads?: number;
-  progress?: boolean;
   /** Checkpoint of the first pass; the second pass uses `FILE.tucker`. */
   checkpoint?: string;
-  onStep?: (step: RetrainStep) => void;
-  onEpoch?: (stats: EpochStats) => void;
+  /** A kept change that no longer applies to the retrained weights (applyPlan's warning). */
+  onWarning?: (line: string) => void;
 }
 
 /** One distillation pass: what it trained and how far it got. */
@@ -243,7 +235,7 @@ export async function retrainPlan(original: Model, plan: Pick<RuntimePlanReport,
   }
 
   // Stage 4: the fusions, exact, on the final weights.
-  model = await applyPlan(model, plan, { stages: ['fusion'] });
+  model = await applyPlan(model, plan, { stages: ['fusion'], ...(options.onWarning ? { onWarning: options.onWarning } : {}) });
   const after = steps[steps.length - 1]?.top1 ?? before;
   return {
     model, folds: merged.folds, merges: merged.merges, refused: merged.refused, fits: merged.fits, passes, exact,

@@ -164,9 +164,14 @@ export function planTuckerRanks(plan: Pick<RuntimePlanReport, 'kept'>): Record<s
 
 /**
  * The plan's changes rebuilt on `model` by the families' own transforms, stage by stage: the planned
- * model from a cached plan, or the plan applied to retrained weights. `from` picks the stages.
+ * model from a cached plan, or the plan applied to retrained weights. `stages` picks the stages;
+ * `onWarning` hears of a kept change that no longer applies (a fusion whose convs retraining renamed).
  */
-export async function applyPlan(model: Model, plan: Pick<RuntimePlanReport, 'kept'>, options: { stages?: readonly PlanFamily[]; merge?: MergeFamilyOptions; hooi?: number } = {}): Promise<Model> {
+export async function applyPlan(
+  model: Model,
+  plan: Pick<RuntimePlanReport, 'kept'>,
+  options: { stages?: readonly PlanFamily[]; merge?: MergeFamilyOptions; hooi?: number; onWarning?: (line: string) => void } = {},
+): Promise<Model> {
   const stages = options.stages ?? PLAN_FAMILIES;
   let m = model;
   const order: PlanFamily[] = [];
@@ -187,7 +192,13 @@ export async function applyPlan(model: Model, plan: Pick<RuntimePlanReport, 'kep
     for (const { padding, items } of planShrinkItems({ kept })) m = buildShrink(m, items, padding);
     const ranks = planTuckerRanks({ kept });
     if (Object.keys(ranks).length) m = await buildTucker(m, ranks, options.hooi ?? 0);
-    for (const k of kept) if (k.recipe.family === 'fusion') m = buildFusion(m, k.recipe.members ?? [k.recipe.node]);
+    for (const k of kept) {
+      if (k.recipe.family !== 'fusion') continue;
+      // Two convs become a Conv and a Split, so the node count does not say whether it fused; the names do.
+      const before = m.graph.nodes.map((n) => n.name).join('\n');
+      m = buildFusion(m, k.recipe.members ?? [k.recipe.node]);
+      if (m.graph.nodes.map((n) => n.name).join('\n') === before) options.onWarning?.(`${k.name}: the plan's fusion does not apply to this model; left out`);
+    }
   }
   return m;
 }

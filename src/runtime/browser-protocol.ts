@@ -3,8 +3,8 @@
 // page.evaluate copies its argument and result as JSON-like values, so tensors travel as base64 and errors
 // as tagged values, not exceptions (an exception thrown in the page reaches Node as a multi-line Playwright
 // error with a page stack).
-import type { KernelStat, RuntimeInfo } from './profile.js';
-import type { BrowserBackend, HostTensorType, OptLevel } from './session.js';
+import type { HostTensorType, OptLevel } from './backends.js';
+import type { KernelStat, RuntimeInfo } from './kernels.js';
 
 /** Which onnxruntime-web execution provider the page uses; the browser backends map onto these. */
 export type PageExecutionProvider = 'wasm' | 'webgpu';
@@ -86,6 +86,3 @@ export function isPageExecutionProvider(v: unknown): v is PageExecutionProvider 
   return v === 'wasm' || v === 'webgpu';
 }
 
-export function isBrowserBackend(backend: unknown): backend is BrowserBackend {
-  return backend === 'browser:wasm' || backend === 'browser:webgpu';
-}

@@ -1,8 +1,8 @@
 // The browser backends: onnxruntime-web in a real headless Chromium, driven with playwright-core. Node
 // starts the local server (src/runtime/browser-server.ts: 127.0.0.1, cross-origin isolated, onnxruntime-web
 // from node_modules), opens its bench page, and asks the page to time and profile the model there
-// (src/runtime/page/runner.ts). Per-layer attribution then runs here with the same code as for the other
-// backends (attributeKernels). Chromium and the server are always closed: after each call, on errors,
+// (src/runtime/page/runner.ts); profile.ts attributes the kernels to model nodes as for the other
+// backends. Chromium and the server are always closed: after each call, on errors,
 // and on SIGINT / SIGTERM (docs/browser.md).
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,9 +24,10 @@ import {
   type WireTensor,
 } from './browser-protocol.js';
 import { startBrowserServer, type RunningServer } from './browser-server.js';
+import { quantile } from '../util/stats.js';
+import type { BrowserBackend, HostTensor } from './backends.js';
 import { readModelNodes } from './model-nodes.js';
-import { attributeKernels, quantile, type ProfileOptions, type RuntimeProfile } from './profile.js';
-import { ortError, type BrowserBackend, type HostTensor } from './session.js';
+import { ortError } from './session.js';
 import type { LatencyOptions, LatencyStats } from './timing.js';
 import { DEFAULT_WARMUP_MS } from './warmup.js';
 
@@ -242,35 +243,26 @@ function checkThreads(threads: number): void {
   }
 }
 
-/** profileModel for the browser backends (called by profileModel; same options and result). */
-export async function profileInBrowser(model: Uint8Array, options: ProfileOptions): Promise<RuntimeProfile> {
-  const backend = options.backend as BrowserBackend;
-  const warmup = options.warmup ?? 3;
-  const runs = options.runs ?? 20;
-  const profileRuns = options.profileRuns ?? Math.min(runs, 10);
-  const threads = options.threads ?? 1;
-  checkCount('warmup', warmup, 0);
-  checkCount('runs', runs, 1);
-  checkCount('profileRuns', profileRuns, 1);
-  checkThreads(threads);
-  const optLevel = options.optLevel ?? 'all';
-  const feeds = toWire(options.feeds);
-  // Read before Chromium starts, so a model that is not ONNX fails fast and without a browser.
-  const modelNodes = readModelNodes(model);
-  const result = await withBrowser(backend, options.browser ?? {}, (b) => b.profile(model, {
-    threads, optLevel, warmup, warmupMs: options.warmupMs ?? DEFAULT_WARMUP_MS, runs, profileRuns,
-    seed: options.seed ?? 1, inputShapes: options.inputShapes ?? {}, ...(feeds !== undefined ? { feeds } : {}),
-  }, options.onProgress));
-  const { nodes, unattributed } = attributeKernels(result.kernels, modelNodes);
-  return {
-    latencyMs: { median: quantile(result.latencies, 0.5), p90: quantile(result.latencies, 0.9), runs: result.latencies },
-    nodes,
-    unattributed,
-    backend,
-    optLevel,
-    threads: result.runtime.threads,
-    runtime: result.runtime,
-  };
+/** What profileModel asks of the page (the page's request with feeds still in host memory). */
+export type BrowserProfileRequest = Omit<PageProfileRequest, 'modelUrl' | 'executionProvider' | 'allowFallbackAdapter' | 'feeds'> & {
+  feeds?: Record<string, HostTensor>;
+};
+
+/**
+ * Latencies and kernel statistics of `model` measured inside Chromium (called by profileModel, which
+ * checks the counts and attributes the kernels to model nodes).
+ */
+export async function profileInBrowser(
+  model: Uint8Array,
+  backend: BrowserBackend,
+  request: BrowserProfileRequest,
+  launch: BrowserLaunchOptions = {},
+  onProgress?: (done: number, total: number) => void,
+): Promise<PageProfileResult> {
+  checkThreads(request.threads);
+  const { feeds, ...rest } = request;
+  const wire = toWire(feeds);
+  return withBrowser(backend, launch, (b) => b.profile(model, { ...rest, ...(wire !== undefined ? { feeds: wire } : {}) }, onProgress));
 }
 
 /**

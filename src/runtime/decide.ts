@@ -33,7 +33,7 @@
 import { performance } from 'node:perf_hooks';
 import { RebirthError } from '../errors.js';
 import { chooseClock, InterleavedTimer, type Clock, type LatencyOptions, type RoundTimes } from './timing.js';
-import { quantile } from './profile.js';
+import { quantile } from '../util/stats.js';
 
 export interface DecideOptions {
   /** Confidence of the decision's interval over all looks (default 0.95). */

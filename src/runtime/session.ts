@@ -3,7 +3,7 @@
 //   'wasm' — onnxruntime-web's WebAssembly CPU build, single-threaded: the phone/browser-class stand-in.
 // Callers exchange plain HostTensor objects; each package has its own Tensor class, so conversion
 // happens only here.
-import { isElementType, type ElementType, type TypedArrayOf } from '../ir/dtypes.js';
+import { isElementType } from '../ir/dtypes.js';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -11,23 +11,13 @@ import { join } from 'node:path';
 import type * as OrtTypes from 'onnxruntime-node';
 import { RebirthError, errorMessage, firstLine } from '../errors.js';
 import { extractJsonArray, parseTrace, type TraceEvent } from './trace.js';
-import { isBrowserBackend } from './browser-protocol.js';
+import { isBrowserBackend, type Backend, type HostTensor, type LatencyBackend, type OptLevel, type TensorInfo } from './backends.js';
 
 // The trace parser lives in trace.ts, which imports nothing from Node, so the browser page can use it too.
 export { parseTrace, type TraceEvent } from './trace.js';
 
-export type Backend = 'node' | 'wasm';
-/**
- * onnxruntime-web in a real headless Chromium (src/runtime/browser.ts, docs/browser.md). These are not
- * Session backends: latency and per-layer times are measured inside the page, because a Node round trip
- * per run would land in the timings. profileModel and timeModels accept them.
- */
-export type BrowserBackend = 'browser:wasm' | 'browser:webgpu';
-/** Every backend latency can be measured on. */
-export type LatencyBackend = Backend | BrowserBackend;
-// isBrowserBackend lives in browser-protocol.ts, which the page bundle can load (this file it cannot).
-export { isBrowserBackend } from './browser-protocol.js';
-export type OptLevel = 'disabled' | 'basic' | 'extended' | 'all';
+export type { Backend, BrowserBackend, HostTensor, HostTensorType, LatencyBackend, OptLevel, TensorInfo } from './backends.js';
+export { isBrowserBackend } from './backends.js';
 
 export interface SessionOptions {
   /** Default 'node'. */
@@ -40,20 +30,6 @@ export interface SessionOptions {
   profile?: boolean;
 }
 
-export type HostTensorType = ElementType;
-
-/** A tensor in host memory, independent of which ORT package produced or will consume it. */
-export type HostTensor = {
-  [K in HostTensorType]: { type: K; dims: number[]; data: TypedArrayOf[K] };
-}[HostTensorType];
-
-/** Name, element type and shape of a model input or output; symbolic dims are strings. */
-export interface TensorInfo {
-  name: string;
-  /** ORT's element type name (e.g. 'float32'); 'non-tensor' for sequences/maps. */
-  type: string;
-  dims: Array<number | string>;
-}
 
 
 // Both packages export onnxruntime-common's API; their TypeScript types are identical

@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { RebirthError } from '../errors.js';
 import { Session, type Backend, type HostTensor, type OptLevel, type TensorInfo } from './session.js';
-import { quantile } from './profile.js';
+import { quantile } from '../util/stats.js';
 import { warmUp } from './warmup.js';
 
 export interface LatencyOptions {

@@ -4,14 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { RebirthError } from '../../src/errors.js';
 import { readModelNodes } from '../../src/runtime/model-nodes.js';
-import {
-  attributeKernels,
-  kernelStats,
-  profileModel,
-  quantile,
-  type KernelStat,
-  type RuntimeProfile,
-} from '../../src/runtime/profile.js';
+import { attributeKernels, kernelStats, type KernelStat } from '../../src/runtime/kernels.js';
+import { profileModel, type RuntimeProfile } from '../../src/runtime/profile.js';
+import { quantile } from '../../src/util/stats.js';
 import type { Backend, TraceEvent } from '../../src/runtime/session.js';
 import {
   convReluPoolModel,

@@ -171,6 +171,7 @@ export const mergeCommand: Command = {
         weights: { blocks: optNumber(args, 'block-weight', 0, { min: 0 }) },
         ...(args.values['rebirth-lr-factor'] === undefined ? {} : { rebirthLrFactor: optNumber(args, 'rebirth-lr-factor', 10, { min: 0 }) }),
         ...(checkpoint ? { checkpoint } : {}),
+        onWarning: (line) => process.stderr.write(`warning: ${line}\n`),
       });
       ({ result, folds, fits, diverged, accuracy } = retrainedReport(r, r.model, opened));
       retrained = r;
@@ -190,7 +191,7 @@ export const mergeCommand: Command = {
         ...(checkpoint ? { checkpoint } : {}),
       });
       // The plan's fusions are exact and read the retrained weights, so they are made after retraining.
-      ({ result, folds, fits, diverged, accuracy } = retrainedReport(r, plan ? await applyPlan(r.model, plan, { stages: ['fusion'] }) : r.model, opened));
+      ({ result, folds, fits, diverged, accuracy } = retrainedReport(r, plan ? await applyPlan(r.model, plan, { stages: ['fusion'], onWarning: (line) => process.stderr.write(`warning: ${line}\n`) }) : r.model, opened));
     } else if (plan) {
       const kept = new Set(plan.kept.map((k) => k.name));
       const outcomes = plan.stages.flatMap((s) => s.candidates).filter((c) => kept.has(c.name));

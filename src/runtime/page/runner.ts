@@ -9,10 +9,11 @@
 import type * as OrtWeb from 'onnxruntime-web';
 import { errorMessage, firstLine } from '../../errors.js';
 import { isElementType, typedArray } from '../../ir/dtypes.js';
-import { kernelStats, randomFeeds, type RuntimeInfo } from '../profile.js';
+import { kernelStats, type RuntimeInfo } from '../kernels.js';
+import { randomFeeds } from '../profile.js';
 import { extractJsonArray, parseTrace } from '../trace.js';
 import { warmUp } from '../warmup.js';
-import type { HostTensor, OptLevel, TensorInfo } from '../session.js';
+import type { HostTensor, OptLevel, TensorInfo } from '../backends.js';
 import {
   ORT_PREFIX,
   type PageErrorKind,
