@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
 import { RebirthError, errorMessage } from '../errors.js';
+import { getInt } from '../ir/attributes.js';
+import type { Model } from '../ir/graph.js';
 
 /** [R_in, R_out]: input-channel and output-channel ranks; SVD layers (1x1 conv, FC) take [r, r]. */
 export type LayerRanks = [number, number];
@@ -58,4 +60,27 @@ export function energyRank(s: ArrayLike<number>, energy: number): number {
     if (kept >= energy * total * (1 - 1e-12)) return i + 1;
   }
   return s.length;
+}
+
+/**
+ * Ranks keeping `fraction` of the channels of every group-1 Conv of `model`: [f Cin, f Cout] for a
+ * spatial kernel, [r, r] with r = f min(Cin, Cout) for a 1x1 kernel, rounded to a multiple of
+ * `multiple` (at least one multiple, at most the channel count). Rounding to 8 keeps every new channel
+ * count on the block size of ORT's NCHWc convolution kernels (8 floats on AVX2): otherwise ORT falls
+ * back to plain NCHW around the odd-sized layers and inserts layout reorders.
+ */
+export function fractionRanks(model: Model, fraction: number, multiple = 1): Record<string, LayerRanks> {
+  if (!(fraction > 0 && fraction < 1)) throw new RebirthError(`rank fraction must be in (0, 1), got ${fraction}`);
+  if (!(Number.isInteger(multiple) && multiple >= 1)) throw new RebirthError(`rank multiple must be a positive integer, got ${multiple}`);
+  const out: Record<string, LayerRanks> = {};
+  for (const n of model.graph.nodes) {
+    if (n.opType !== 'Conv') continue;
+    if (getInt(n, 'group', 1) !== 1) continue;
+    const w = model.graph.initializers.get(n.inputs[1] ?? '');
+    if (!w || w.dims.length < 3) continue;
+    const [cout, cin, ...kernel] = w.dims as [number, number, ...number[]];
+    const r = (c: number): number => Math.min(c, Math.max(multiple, Math.round((c * fraction) / multiple) * multiple));
+    out[n.name || (n.outputs[0] ?? '')] = kernel.every((k) => k === 1) ? [r(Math.min(cin, cout)), r(Math.min(cin, cout))] : [r(cin), r(cout)];
+  }
+  return out;
 }

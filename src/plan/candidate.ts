@@ -18,7 +18,7 @@ import { numel, type Tensor } from '../ir/tensor.js';
 import { topologicalSort } from '../ir/topology.js';
 import type { LayerRanks } from '../decompose/ranks.js';
 import type { CandidateOverrides } from '../merge/plan.js';
-import type { PaddingMode } from '../shrink/linear-conv.js';
+import type { PaddingMode } from '../rewrite/linear-conv.js';
 
 export type Exactness = 'exact' | 'approximate';
 

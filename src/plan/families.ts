@@ -14,7 +14,7 @@ import type { InitMethod } from '../merge/init.js';
 import { blockPrefix } from '../merge/layers.js';
 import { tuckerDecompose, type TuckerRankRule } from '../decompose/tucker.js';
 import type { LayerRanks } from '../decompose/ranks.js';
-import { fractionRanks } from '../pipeline/table3.js';
+import { fractionRanks } from '../decompose/ranks.js';
 import { cloneModel, findMatches, runPasses } from '../rewrite/engine.js';
 import { horizontalFusion } from '../rewrite/rules/index.js';
 import { prepareShrink, type PreparedShrink } from '../shrink/shrink.js';
@@ -23,7 +23,7 @@ import { linearize, mergeGroups } from '../shrink/apply.js';
 import { analyzeStructure, unitName, type ModelStructure, type Unit } from '../shrink/structure.js';
 import type { CandidateOptions, Item } from '../shrink/candidates.js';
 import type { Calibration, ImportanceLoss } from '../shrink/importance.js';
-import type { PaddingMode } from '../shrink/linear-conv.js';
+import type { PaddingMode } from '../rewrite/linear-conv.js';
 import {
   diffModels, joinPatches, patchParams, splitPatch, type GraphPatch, type PlanCandidate, type PreparedCandidate, type ShrinkRecipeItem,
 } from './candidate.js';

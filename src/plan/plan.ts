@@ -30,7 +30,7 @@ import { machineId, planTarget, type TargetSession } from './targets.js';
 import { canonicalJson, defaultPlanCacheDir, hashBytes, readCachedPlan, writeCachedPlan, type PlanKey } from './cache.js';
 import { applyMerges } from '../merge/plan.js';
 import { measureLatencyTable } from '../shrink/latency.js';
-import type { PaddingMode } from '../shrink/linear-conv.js';
+import type { PaddingMode } from '../rewrite/linear-conv.js';
 
 export type PlanFamily = 'merge' | 'shrink' | 'tucker' | 'fusion';
 /**

@@ -5,7 +5,7 @@
  *    a block whose path became linear is replaced by its one conv (its shortcut is added into the
  *    kernel: kept unmerged, the shortcut could not follow padding moved across the Add); and, with
  *    padding 'push', the padding of every conv of a merged run after the first moves onto the convs
- *    before it (src/shrink/linear-conv.ts, pushPadding). The convs of a run stay separate, so retraining
+ *    before it (src/rewrite/linear-conv.ts, pushPadding). The convs of a run stay separate, so retraining
  *    sees the same parameters as before, in a linear chain.
  * 2. `mergeGroups(linearized, groups)`: each run of convs becomes one conv. Exact by construction: after
  *    the push only the first conv of a run is padded, which is the case composeConvs accepts without
@@ -21,7 +21,7 @@ import { NameGen, removeDeadCode, replaceUses, topologicalSort } from '../ir/top
 import { cloneModel } from '../rewrite/engine.js';
 import { inferTypes } from '../shapes/infer.js';
 import { RebirthError } from '../errors.js';
-import { composeConvs, type LinearConv, type PaddingMode } from './linear-conv.js';
+import { composeConvs, type LinearConv, type PaddingMode } from '../rewrite/linear-conv.js';
 import { collapseBlock, type Item } from './candidates.js';
 import { linearConvOfNode, type Activation, type ModelStructure } from './structure.js';
 

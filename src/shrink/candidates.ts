@@ -18,7 +18,7 @@ import type { Graph, Node } from '../ir/graph.js';
 import { RebirthError } from '../errors.js';
 import {
   composeConvs, composeShapes, identityConv, identityShape, outputSize, shapeMacs, sumConvs, sumShapes, type ConvShape, type LinearConv, type PaddingMode,
-} from './linear-conv.js';
+} from '../rewrite/linear-conv.js';
 import { convShapeOfNode, linearConvOfNode, unitName, type Activation, type BlockUnit, type Chain, type ModelStructure, type Unit } from './structure.js';
 
 export type ItemKind = 'keep' | 'merge' | 'block' | 'skip';
@@ -52,7 +52,7 @@ export interface ItemRefusal {
 }
 
 export interface CandidateOptions {
-  /** How padding inside a merged run is handled (src/shrink/linear-conv.ts). Default 'push'. */
+  /** How padding inside a merged run is handled (src/rewrite/linear-conv.ts). Default 'push'. */
   padding?: PaddingMode;
   /** Longest run of units merged into one conv. Default 4. */
   maxUnits?: number;

@@ -16,7 +16,7 @@ import { encodeModel } from '../onnx/encode.js';
 import { Session } from '../runtime/session.js';
 import { RebirthError } from '../errors.js';
 import type { Item } from './candidates.js';
-import type { PaddingMode } from './linear-conv.js';
+import type { PaddingMode } from '../rewrite/linear-conv.js';
 import { linearize } from './apply.js';
 import type { ModelStructure } from './structure.js';
 

@@ -20,7 +20,7 @@ import { RebirthError } from '../errors.js';
 import type { Backend } from '../runtime/session.js';
 import { pathGroupShape, type Item } from './candidates.js';
 import { convNode } from './apply.js';
-import type { ConvShape, LinearConv, PaddingMode } from './linear-conv.js';
+import type { ConvShape, LinearConv, PaddingMode } from '../rewrite/linear-conv.js';
 import { linearConvOfNode, type Activation, type BlockUnit, type ModelStructure } from './structure.js';
 
 // Re-exported for shrink.ts, which takes the clock option's type from this module.

@@ -20,7 +20,7 @@ import { measureImportance, randomCalibration, type Calibration, type Importance
 import { measureLatencyTable, measureModels, measureSpeedup, type Clock, type LatencyTable } from './latency.js';
 import { planSegments, type Plan } from './plan.js';
 import { analyzeStructure, chainActivations, unitName, type ModelStructure } from './structure.js';
-import type { PaddingMode } from './linear-conv.js';
+import type { PaddingMode } from '../rewrite/linear-conv.js';
 
 export interface ShrinkPlanOptions extends CandidateOptions {
   target?: Backend;

@@ -12,14 +12,14 @@
  * has one reader and is not a graph output, and the end slot is what follows the last unit.
  *
  * Removing the activations of slots i..j-1 (and every activation inside the blocks among u_i..u_j)
- * makes u_i..u_j linear, and src/shrink/linear-conv.ts turns it into one conv.
+ * makes u_i..u_j linear, and src/rewrite/linear-conv.ts turns it into one conv.
  */
 import type { Graph, Model, Node } from '../ir/graph.js';
 import { getInt, getInts, getString } from '../ir/attributes.js';
 import { DataType, tensorToFloat32 } from '../ir/tensor.js';
 import { consumers, graphOutputNames, producers } from '../ir/topology.js';
 import { inferTypes } from '../shapes/infer.js';
-import type { ConvShape, LinearConv } from './linear-conv.js';
+import type { ConvShape, LinearConv } from '../rewrite/linear-conv.js';
 import { RebirthError } from '../errors.js';
 
 /** Single-node elementwise activations real CNNs put between convs (ReLU6 is Clip). */

@@ -5,7 +5,7 @@ import { floatTensor } from '../../src/ir/tensor.js';
 import { buildZooModel } from '../../src/zoo/index.js';
 import { applyMerges } from '../../src/merge/plan.js';
 import { tuckerDecompose } from '../../src/decompose/tucker.js';
-import { fractionRanks } from '../../src/pipeline/table3.js';
+import { fractionRanks } from '../../src/decompose/ranks.js';
 import { outputErrors } from '../../src/pipeline/tucker-retrain.js';
 import { RebirthError } from '../../src/errors.js';
 import { uniform } from '../decompose/fixtures.js';

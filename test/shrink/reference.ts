@@ -1,5 +1,5 @@
 /** A direct float64 convolution (NCHW, one image) to check the conv algebra against, and random convs. */
-import type { LinearConv } from '../../src/shrink/linear-conv.js';
+import type { LinearConv } from '../../src/rewrite/linear-conv.js';
 import { Random } from '../../src/util/random.js';
 
 export interface Image {

@@ -12,7 +12,7 @@ import { DATA_OPTIONS, checkRetrainLabels, openCliTrainEval, recordData } from '
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 import { PLAN_OPTIONS, PLAN_USAGE, planFlags, planJson, planLog, planText } from '../plan-flags.js';
 import { planModel, planTuckerRanks, type RuntimePlan } from '../../plan/plan.js';
-import { fractionRanks } from '../../pipeline/table3.js';
+import { fractionRanks } from '../../decompose/ranks.js';
 import { timeModelsInBrowser } from '../../runtime/browser.js';
 import type { Model } from '../../ir/graph.js';
 

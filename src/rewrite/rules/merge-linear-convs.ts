@@ -1,6 +1,6 @@
 // Two convolutions with nothing nonlinear between them compose into one, because convolution is linear.
 // The algebra (any kernels, strides, dilations and groups; the derivation and the border condition) is in
-// src/shrink/linear-conv.ts; in short, conv2 after conv1 is one conv with stride s1 s2, taps at
+// src/rewrite/linear-conv.ts; in short, conv2 after conv1 is one conv with stride s1 s2, taps at
 // t2 d2 s1 + t1 d1 (kernel k1 + k2 - 1 for two stride-1 convs), pads p1 + s1 p2, bias
 // b2 + (sum of conv2's taps) b1, and the largest group count the connectivity allows (depthwise after
 // depthwise stays depthwise; 1x1 then depthwise becomes dense).
@@ -20,7 +20,7 @@ import { setAttr } from '../../ir/attributes.js';
 import { defineRule } from '../engine.js';
 import { float32Tensor, floatConstant, guard, label, type Attrs } from '../guards.js';
 import { convGeometry, convOutputSpatial } from '../linear.js';
-import { composeConvs, macsPerOutput, type LinearConv } from '../../shrink/linear-conv.js';
+import { composeConvs, macsPerOutput, type LinearConv } from '../linear-conv.js';
 import type { RewriteContext } from '../engine.js';
 
 interface MergeConvs {

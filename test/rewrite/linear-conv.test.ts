@@ -10,8 +10,8 @@ import { encodeModel } from '../../src/onnx/encode.js';
 import { Session } from '../../src/runtime/session.js';
 import { Random } from '../../src/util/random.js';
 import { convNode } from '../../src/shrink/apply.js';
-import { composeConvs, identityConv, outputSize, pushPadding, sumConvs, type LinearConv } from '../../src/shrink/linear-conv.js';
-import { add, convolve, maxAbsDiff, randomConv, randomImage, type Image } from './reference.js';
+import { composeConvs, identityConv, outputSize, pushPadding, sumConvs, type LinearConv } from '../../src/rewrite/linear-conv.js';
+import { add, convolve, maxAbsDiff, randomConv, randomImage, type Image } from '../shrink/reference.js';
 
 const refusal = (r: LinearConv | string): string => (typeof r === 'string' ? r : 'accepted');
 const pick = <T>(rng: Random, xs: readonly T[]): T => xs[Math.floor(rng.nextFloat() * xs.length)] as T;
