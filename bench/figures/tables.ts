@@ -176,13 +176,20 @@ function renderShrink(records: ReadonlyArray<BenchRecord<unknown>>): string {
       const goal = model.startsWith('mobilenet') ? 1.4 : 1.3;
       const loss = 100 * (before - after);
       rows.push([
-        model, str(row, 'target'), str(row, 'variant'), String(num(r, 'epochs')), x(num(row, 'wanted')), `**${x(speedup)}**`, x(num(row, 'other')),
+        model, str(row, 'target'), str(row, 'variant'), shrinkRecipe(r), x(num(row, 'wanted')), `**${x(speedup)}**`, x(num(row, 'other')),
         pct(before, 2), pct(num(row, 'linearized'), 2), `**${pct(after, 2)}**`, `${(-loss).toFixed(2)} pt`,
         `>= ${goal}x at <= 1.0 pt: ${speedup >= goal && loss <= 1 ? 'met' : 'missed'}`,
       ]);
     }
   }
-  return markdownTable(['model', 'target', 'blocks', 'epochs', 'wanted', 'speed-up on target', 'on the other backend', 'top-1 teacher', 'linearized, untrained', 'after retraining', 'change', "issue's target"], rows);
+  return markdownTable(['model', 'target', 'blocks', 'epochs (lr)', 'wanted', 'speed-up on target', 'on the other backend', 'top-1 teacher', 'linearized, untrained', 'after retraining', 'change', "issue's target"], rows);
+}
+
+/** Epochs and learning rate of a shrink record; records from before `--lr` existed used the default, 0.002. */
+function shrinkRecipe(results: unknown): string {
+  const lr = typeof results === 'object' && results !== null && 'lr' in results && typeof results.lr === 'number' ? results.lr : 0.002;
+  const anneal = typeof results === 'object' && results !== null && 'anneal' in results && typeof results.anneal === 'number' ? results.anneal : 0;
+  return `${num(results, 'epochs')} (${lr}${anneal > 0 ? `, anneal ${anneal}` : ''})`;
 }
 
 /** MobileNetV2 224 plans (bench/shrink.ts --parts 224): time to a plan per target. */

@@ -26,6 +26,8 @@
  *   no change without evidence.
  * - Clock: wall time, unless the runs spent more than 10% of it waiting for a core (chooseClock in
  *   timing.ts); then process CPU time, which that waiting does not inflate (one intra-op thread).
+ * - The candidate's session is created first and the baseline's second (decideFaster), so an advantage
+ *   of the later-created session, seen in A/A pairs, favours leaving.
  *
  * bench/aa-decisions.ts measures the false-accept rate of this rule on A/A pairs (a model against an
  * identical copy), idle and with a busy loop on the other core; docs/figures.md has the figures.
@@ -211,8 +213,13 @@ export async function decideFaster(baseline: Uint8Array, candidate: Uint8Array, 
   resolveDecideOptions(options);
   const started = performance.now();
   const backend = options.backend ?? 'node';
+  // The baseline's session is created second. In A/A pairs (bench/session-bias.ts, googlenet-mini on
+  // node, 200 pairs of 20 rounds) the session created second came out faster with an interval excluding
+  // 1 in 11 pairs and the first in 4, where chance gives 5 each: whatever the cause (allocator or cache
+  // state after the first session's creation), an advantage of creation order must go to the baseline,
+  // so that it can only make the rule leave a change, never keep one.
   const timer = await InterleavedTimer.open({ baseline, candidate }, {
-    ...options, warmupMs: options.warmupMs ?? (backend === 'node' ? 0 : undefined),
+    ...options, warmupMs: options.warmupMs ?? (backend === 'node' ? 0 : undefined), createLast: 'baseline',
   });
   try {
     const d = await decideAdaptive((n) => timer.rounds(n), { ...options, threads: backend === 'wasm' ? 1 : (options.threads ?? 1) });

@@ -70,16 +70,29 @@ export class InterleavedTimer {
     this.times = { wall: names.map(() => []), cpu: names.map(() => []) };
   }
 
-  static async open(models: Readonly<Record<string, Uint8Array>>, options: LatencyOptions = {}): Promise<InterleavedTimer> {
+  /**
+   * `createLast` names a model whose session is created after all the others (see decideFaster: a
+   * session created later measured faster in its first rounds more often than chance allows).
+   */
+  static async open(models: Readonly<Record<string, Uint8Array>>, options: LatencyOptions & { createLast?: string } = {}): Promise<InterleavedTimer> {
     const names = Object.keys(models);
     if (names.length === 0) throw new RebirthError('timing needs at least one model; pass the models to compare');
-    const sessions: Session[] = [];
+    const created = new Map<string, Session>();
+    const order = options.createLast !== undefined && names.includes(options.createLast)
+      ? [...names.filter((n) => n !== options.createLast), options.createLast]
+      : names;
     try {
-      for (const n of names) {
-        sessions.push(await Session.create(models[n] as Uint8Array, {
+      for (const n of order) {
+        created.set(n, await Session.create(models[n] as Uint8Array, {
           backend: options.backend ?? 'node', threads: options.threads ?? 1, optLevel: options.optLevel ?? 'all',
         }));
       }
+    } catch (e) {
+      for (const s of created.values()) await s.release();
+      throw e;
+    }
+    const sessions = names.map((n) => created.get(n) as Session);
+    try {
       const feeds = options.feeds ?? randomFeeds((sessions[0] as Session).inputs);
       await warmUp(async () => {
         for (const s of sessions) await s.run(feeds);

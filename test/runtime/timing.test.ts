@@ -39,3 +39,18 @@ test('InterleavedTimer rotates the order of models from round to round and keeps
   const stats = await timeModels({ x: bytes }, { runs: 3, warmup: 1, warmupMs: 0 });
   assert.equal(stats.x?.runs.length, 3);
 });
+
+test('InterleavedTimer createLast changes only which session is created last: times stay under their own names', async () => {
+  // A deep stack is many times slower than a one-conv one, so a swapped mapping would show at once.
+  const small = convStackModel(1, 16, 32);
+  const big = convStackModel(12, 16, 32);
+  const timer = await InterleavedTimer.open({ big, small }, { warmup: 1, warmupMs: 0, createLast: 'big' });
+  try {
+    assert.deepEqual(timer.names, ['big', 'small']);
+    await timer.rounds(5);
+    const s = timer.stats();
+    assert.ok((s.big?.medianMs ?? 0) > (s.small?.medianMs ?? Infinity), `big ${s.big?.medianMs} ms vs small ${s.small?.medianMs} ms`);
+  } finally {
+    await timer.release();
+  }
+});
