@@ -11,7 +11,9 @@ import { loadModel } from '../../src/onnx/file.js';
 import { foldExact } from '../../src/merge/fold.js';
 import { applyMerges } from '../../src/merge/plan.js';
 import { verifyModels } from '../../src/rewrite/verify.js';
-import { applyPlan, planMergeOptions, planModel, planTuckerRanks } from '../../src/plan/plan.js';
+import { applyPlan, planMergeOptions, planModel, planTuckerRanks, type KeptChange } from '../../src/plan/plan.js';
+import { proposeFusions } from '../../src/plan/families.js';
+import type { CandidateRecipe } from '../../src/plan/candidate.js';
 import { explainPlan } from '../../src/plan/explain.js';
 import { RebirthError } from '../../src/errors.js';
 import { root } from '../cli/run.js';
@@ -127,4 +129,21 @@ test('bad options are one-line RebirthErrors', async () => {
   await assert.rejects(planModel(teacher, { target: 'node', budget: { speedup: 2, latencyMs: 3 }, measure }), /give one budget/);
   await assert.rejects(planModel(teacher, { target: 'node', budget: { speedup: 1 }, measure }), /speedup must be a number > 1/);
   await assert.rejects(planModel(teacher, { target: 'node', families: ['nope' as 'merge'], measure }), /unknown plan family 'nope'/);
+});
+
+test('applyPlan rebuilds a kept fusion from its members, and warns of one that no longer applies instead of skipping it silently', async () => {
+  const folded = foldExact(teacher).model;
+  const fusion = proposeFusions(folded).candidates[0]?.candidate;
+  assert.ok(fusion && fusion.recipe.family === 'fusion', 'googlenet-mini has sibling 1x1 convs to fuse');
+  const kept = (name: string, recipe: CandidateRecipe): KeptChange => ({ name, family: 'fusion', stage: 'fusion', exactness: 'exact', retrainParams: 0, recipe });
+  const warnings: string[] = [];
+  const fused = await applyPlan(folded, { kept: [kept(fusion.name, fusion.recipe)] }, { onWarning: (l) => warnings.push(l) });
+  assert.deepEqual(warnings, []);
+  assert.notDeepEqual(fused.graph.nodes.map((n) => n.name), folded.graph.nodes.map((n) => n.name));
+  assert.ok((await verifyModels(folded, fused, { tolerance: 1e-5 })).passed);
+  // A separate list: deepEqual(warnings, []) above narrows the first one's type to never[].
+  const staleWarnings: string[] = [];
+  const stale = await applyPlan(folded, { kept: [kept('fusion:gone', { family: 'fusion', rule: fusion.recipe.rule, node: 'gone', members: ['gone', 'also-gone'] })] }, { onWarning: (l) => staleWarnings.push(l) });
+  assert.deepEqual(staleWarnings, ["fusion:gone: the plan's fusion does not apply to this model; left out"]);
+  assert.deepEqual(stale.graph.nodes.map((n) => n.name), folded.graph.nodes.map((n) => n.name));
 });
