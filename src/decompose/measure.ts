@@ -54,7 +54,7 @@ export interface Latency {
 /**
  * Keep or leave one decomposed layer: is `after` faster than `before` on the backend? The shared
  * decision rule (decideFaster, src/runtime/decide.ts: paired interleaved rounds, a distribution-free interval
- * of the paired speed-up that must exclude 1, CPU time when load contaminates the wall clock, adaptive
+ * of the paired speed-up that must clear a third of minGain, CPU time when load contaminates the wall clock, adaptive
  * rounds up to a cap) instead of comparing two minima with a fixed margin: the minimum of one model's
  * runs is itself noisy (it is an extreme), and a 3% margin on it kept or left layers near the threshold
  * at random from one run to the next (docs/tucker.md, Limits).

@@ -55,7 +55,7 @@ export type ShrinkStageOptions = Omit<ShrinkFamilyOptions, 'itemCost' | 'calibra
 /**
  * Smallest whole-model gain a plan keeps a change for: 1%, not decideFaster's 3%. The 3% is per
  * comparison of two whole models for one change; a plan makes tens of changes whose gains add up, and
- * a Tucker block or a fusion is often 1-3% of GoogLeNet's time. The interval must still exclude 1.
+ * a Tucker block or a fusion is often 1-3% of GoogLeNet's time. The interval must still clear a third of it.
  */
 export const PLAN_MIN_GAIN = 0.01;
 
