@@ -263,47 +263,6 @@ export function composeShapes(a: ConvShape, b: ConvShape, options: ComposeOption
     const stepB = (b.dilations[i] as number) * sA;
     const kA = a.kernel[i] as number;
     const kB = b.kernel[i] as number;
-    const d = gcd(kA > 1 ? dA : 0, kB > 1 ? stepB : 0) || 1;
-    strides.push(sA * (b.strides[i] as number));
-    dilations.push(d);
-    kernel.push((dA * (kA - 1) + stepB * (kB - 1)) / d + 1);
-    pads[i] = (a.pads[i] as number) + sA * (b.pads[i] as number);
-    pads[i + s] = (a.pads[i + s] as number) + sA * (b.pads[i + s] as number);
-  }
-  const reach: Array<[number, number]> = [];
-  for (let o = 0; o < b.cout; o++) {
-    const [m0, mCount] = inputRangeOf(b, o);
-    const [lo] = inputRangeOf(a, m0);
-    const [hiStart, hiCount] = inputRangeOf(a, m0 + mCount - 1);
-    reach.push([lo, hiStart + hiCount - 1]);
-  }
-  return { cin: a.cin, cout: b.cout, group: coarsestGroups(a.cin, b.cout, reach), kernel, strides, dilations, pads, biased: a.biased || b.biased };
-}
-
-/** Multiply-accumulates per output position of a conv shape. */
-export function shapeMacs(c: Pick<ConvShape, 'cout' | 'cin' | 'group' | 'kernel'>): number {
-  return c.cout * (c.cin / c.group) * product(c.kernel);
-}
-
-/** B after A as one conv, or the reason it is not exact (padding 'exact' only). */
-export function composeConvs(a: LinearConv, b: LinearConv, options: ComposeOptions = {}): LinearConv | string {
-  const s = spatialRank(a);
-  if (spatialRank(b) !== s) return `the convolutions have ${s} and ${spatialRank(b)} spatial axes`;
-  if (b.cin !== a.cout) return `the second conv takes ${b.cin} channels, the first gives ${a.cout}`;
-  if ((options.padding ?? 'exact') === 'exact') {
-    const problem = compositionBorderProblem(shapeOf(a), shapeOf(b), options.inputSize);
-    if (problem) return problem;
-  }
-  const strides: number[] = [];
-  const dilations: number[] = [];
-  const kernel: number[] = [];
-  const pads = new Array<number>(2 * s).fill(0);
-  for (let i = 0; i < s; i++) {
-    const sA = a.strides[i] as number;
-    const dA = a.dilations[i] as number;
-    const stepB = (b.dilations[i] as number) * sA;
-    const kA = a.kernel[i] as number;
-    const kB = b.kernel[i] as number;
     // Every merged offset tB dB sA + tA dA is a multiple of gcd(dA, dB sA); a kernel of one tap on an
     // axis contributes no offset and does not constrain the grid.
     const d = gcd(kA > 1 ? dA : 0, kB > 1 ? stepB : 0) || 1;
@@ -321,7 +280,20 @@ export function composeConvs(a: LinearConv, b: LinearConv, options: ComposeOptio
     const [hiStart, hiCount] = inputRangeOf(a, m0 + mCount - 1);
     reach.push([lo, hiStart + hiCount - 1]);
   }
-  const group = coarsestGroups(a.cin, b.cout, reach);
+  return { cin: a.cin, cout: b.cout, group: coarsestGroups(a.cin, b.cout, reach), kernel, strides, dilations, pads, biased: a.biased || b.biased };
+}
+
+/** Multiply-accumulates per output position of a conv shape. */
+export function shapeMacs(c: Pick<ConvShape, 'cout' | 'cin' | 'group' | 'kernel'>): number {
+  return c.cout * (c.cin / c.group) * product(c.kernel);
+}
+
+/** B after A as one conv, or the reason it is not exact (padding 'exact' only). */
+export function composeConvs(a: LinearConv, b: LinearConv, options: ComposeOptions = {}): LinearConv | string {
+  // The geometry (and the refusals) are composeShapes'; only the weights are computed here.
+  const shape = composeShapes(shapeOf(a), shapeOf(b), options);
+  if (typeof shape === 'string') return shape;
+  const { group, kernel, strides, dilations, pads } = shape;
   const inPer = a.cin / group;
   const outPer = b.cout / group;
   const kSize = product(kernel);
