@@ -20,3 +20,10 @@ export function firstLine(text: string): string {
   const line = text.split('\n').find((l) => l.trim().length > 0) ?? text;
   return line.trim();
 }
+
+/** A library option that must be a whole number of at least `min` (counts of runs, rounds, steps). */
+export function checkInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RebirthError(`option ${name} must be an integer >= ${min}, got ${value}`);
+  }
+}

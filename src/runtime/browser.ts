@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { RebirthError, errorMessage, firstLine } from '../errors.js';
+import { RebirthError, checkInteger, errorMessage, firstLine } from '../errors.js';
 import {
   BENCH_GLOBAL,
   BENCH_PATH,
@@ -230,12 +230,6 @@ function toWire(feeds: Record<string, HostTensor> | undefined): Record<string, W
   }));
 }
 
-function checkCount(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) {
-    throw new RebirthError(`option ${name} must be an integer >= ${min}, got ${value}`);
-  }
-}
-
 function checkThreads(threads: number): void {
   // onnxruntime-web starts (threads - 1) workers per page; more than the cores only adds contention.
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
@@ -274,7 +268,7 @@ export async function timeModelsInBrowser(models: Readonly<Record<string, Uint8A
   const threads = options.threads ?? 1;
   checkThreads(threads);
   const runs = options.runs ?? 20;
-  checkCount('runs', runs, 1);
+  checkInteger('runs', runs, 1);
   if (Object.keys(models).length === 0) throw new RebirthError('timing needs at least one model; pass the models to compare');
   for (const bytes of Object.values(models)) readModelNodes(bytes);
   const feeds = toWire(options.feeds);

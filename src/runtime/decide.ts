@@ -40,7 +40,7 @@
  * identical copy), idle and with a busy loop on the other core; docs/figures.md has the figures.
  */
 import { performance } from 'node:perf_hooks';
-import { RebirthError } from '../errors.js';
+import { RebirthError, checkInteger } from '../errors.js';
 import { chooseClock, InterleavedTimer, type Clock, type LatencyOptions, type RoundTimes } from './timing.js';
 import { quantile } from '../util/stats.js';
 
@@ -102,9 +102,9 @@ export function resolveDecideOptions(options: DecideOptions = {}): Resolved {
   const step = options.step ?? minRounds;
   if (!(confidence > 0 && confidence < 1)) throw new RebirthError(`option confidence must be in (0, 1), got ${confidence}`);
   if (!(minGain >= 0 && minGain < 1)) throw new RebirthError(`option minGain must be in [0, 1), got ${minGain}`);
-  for (const [name, v, least] of [['maxRounds', maxRounds, 3], ['minRounds', minRounds, 3], ['step', step, 1]] as const) {
-    if (!Number.isInteger(v) || v < least) throw new RebirthError(`option ${name} must be an integer >= ${least}, got ${v}`);
-  }
+  checkInteger('maxRounds', maxRounds, 3);
+  checkInteger('minRounds', minRounds, 3);
+  checkInteger('step', step, 1);
   return { confidence, minGain, minRounds, maxRounds, step, clock: options.clock ?? 'auto' };
 }
 

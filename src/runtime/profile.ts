@@ -3,7 +3,7 @@
 // latency numbers), and a mapping from ORT's kernels back to the model's nodes.
 // `performance` is the global one (Node 16+ and browsers alike): the bench page bundles this module for
 // randomFeeds.
-import { RebirthError } from '../errors.js';
+import { RebirthError, checkInteger } from '../errors.js';
 import { formatShape } from '../ops/dims.js';
 import { quantile } from '../util/stats.js';
 import { isBrowserBackend, type BrowserBackend, type HostTensor, type LatencyBackend, type TensorInfo } from './backends.js';
@@ -54,19 +54,13 @@ export interface RuntimeProfile {
 }
 
 
-function checkCount(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) {
-    throw new RebirthError(`option ${name} must be an integer >= ${min}, got ${value}`);
-  }
-}
-
 export async function profileModel(model: Uint8Array, options: ProfileOptions = {}): Promise<RuntimeProfile> {
   const warmup = options.warmup ?? 3;
   const runs = options.runs ?? 20;
   const profileRuns = options.profileRuns ?? Math.min(runs, 10);
-  checkCount('warmup', warmup, 0);
-  checkCount('runs', runs, 1);
-  checkCount('profileRuns', profileRuns, 1);
+  checkInteger('warmup', warmup, 0);
+  checkInteger('runs', runs, 1);
+  checkInteger('profileRuns', profileRuns, 1);
   if (isBrowserBackend(options.backend)) return profileBrowser(model, options.backend, options, { warmup, runs, profileRuns });
   // The profiled session always gets at least one warm-up: its first run includes weight prepacking
   // and arena growth (observed: 3.9 ms vs 0.05 ms for the same Conv on wasm).
