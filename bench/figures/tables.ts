@@ -51,6 +51,12 @@ function num(value: unknown, path: string): number {
   return v;
 }
 
+/** A number field that older records lack or record as null: `fallback` then. */
+function numOr(value: unknown, key: string, fallback: number): number {
+  const v = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' ? v : fallback;
+}
+
 function list(value: unknown, path: string): unknown[] {
   const v = at(value, path);
   if (!Array.isArray(v)) throw new Error(`bench record field '${path}' is not a list`);
@@ -187,8 +193,8 @@ function renderShrink(records: ReadonlyArray<BenchRecord<unknown>>): string {
 
 /** Epochs and learning rate of a shrink record; records from before `--lr` existed used the default, 0.002. */
 function shrinkRecipe(results: unknown): string {
-  const lr = typeof results === 'object' && results !== null && 'lr' in results && typeof results.lr === 'number' ? results.lr : 0.002;
-  const anneal = typeof results === 'object' && results !== null && 'anneal' in results && typeof results.anneal === 'number' ? results.anneal : 0;
+  const lr = numOr(results, 'lr', 0.002);
+  const anneal = numOr(results, 'anneal', 0);
   return `${num(results, 'epochs')} (${lr}${anneal > 0 ? `, anneal ${anneal}` : ''})`;
 }
 
