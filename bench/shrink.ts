@@ -13,7 +13,7 @@
  * Ratios are against the folded teacher measured in the same session set; the load average is printed
  * before and after, since a loaded machine (other jobs on the 2 cores) moves every absolute figure.
  * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--targets node,wasm (mobilenet's)] [--epochs 4] [--limit N] [--test-limit N]
- *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES]
+ *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--batch-norm]
  *          [--runs 20] [--threads 2] [--quick] [--json FILE]
  *          [--mobilenet FILE] [--resnet FILE]
  *          --json FILE, --strict, --max-load L: the load guard (bench/harness.ts); the record feeds
@@ -40,7 +40,7 @@ const { values } = parseArgs({
     parts: { type: 'string' }, targets: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
-    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' },
+    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, 'batch-norm': { type: 'boolean' },
     ...GUARD_OPTIONS,
   },
 });
@@ -59,6 +59,7 @@ const threads = Number(values.threads ?? 2);
 // Retraining recipe: shrinkAndRetrain's defaults unless given.
 const lr = values.lr !== undefined ? Number(values.lr) : undefined;
 const anneal = values.anneal !== undefined ? Number(values.anneal) : undefined;
+const batchNorm = values['batch-norm'] ?? false;
 const resnetVariants = new Set((values['resnet-variants'] ?? 'collapse,skip').split(','));
 for (const v of resnetVariants) if (v !== 'collapse' && v !== 'skip') throw new Error(`--resnet-variants: '${v}' is not collapse or skip`);
 const root = path.join(import.meta.dirname, '..');
@@ -67,7 +68,7 @@ const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 
 process.stdout.write(`bench/shrink: ${os.cpus()[0]?.model.trim() ?? 'cpu'} x${os.cpus().length}, node ${process.version}; load average before: ${load()}\n`);
-process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
+process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, batch-norm ${batchNorm ? 'on' : 'off'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
 
 interface Row {
   model: string;
@@ -97,7 +98,7 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
   const t0 = performance.now();
   const r = await shrinkAndRetrain(model, {
     retrain: 'distill', target, speedup: wanted, skipBlocks, train, test, epochs, runs, threads, progress: false,
-    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}),
+    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), batchNorm,
     calibration: await calibrationFromData(train, 512),
     log: (m) => process.stderr.write(`  [${name} ${target} ${variant}] ${m}\n`),
   });
@@ -166,4 +167,4 @@ if (parts.has('teachers')) {
 }
 
 process.stdout.write(`\nload average after: ${load()}; ${elapsed()} in all\n`);
-bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });
+bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, batchNorm, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });

@@ -22,8 +22,9 @@ import { finetune } from '../train/finetune.js';
 import type { EpochStats } from '../train/trainer.js';
 import { RebirthError } from '../errors.js';
 import { linearize, mergeGroups } from '../shrink/apply.js';
+import { foldBatchNorms, withBatchNorms, type Normalized } from '../shrink/normalize.js';
 import { measureSpeedup } from '../shrink/latency.js';
-import { planShrink, type ShrinkPlanOptions, type ShrinkPlanResult } from '../shrink/shrink.js';
+import { calibrationFromData, planShrink, type ShrinkPlanOptions, type ShrinkPlanResult } from '../shrink/shrink.js';
 import type { Activation } from '../shrink/structure.js';
 
 export type ShrinkRetrainMode = 'distill' | 'none';
@@ -46,6 +47,12 @@ export interface ShrinkRetrainOptions extends ShrinkPlanOptions {
   seed?: number;
   /** Stages of annealing (0 or undefined: remove the activations at once). */
   anneal?: number;
+  /**
+   * Retrain with a BatchNormalization (training mode) after every changed conv, the identity on
+   * calibration images at the start and folded into its conv before the merge (src/shrink/normalize.ts).
+   * Needs padding 'push'.
+   */
+  batchNorm?: boolean;
   progress?: boolean;
   checkpoint?: string;
   /**
@@ -115,16 +122,25 @@ function copyWeights(trained: Model, into: Model): void {
 /** Plan, linearize, retrain, merge, measure (see the file comment). */
 export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptions): Promise<ShrinkRetrainResult> {
   if (options.retrain === 'distill' && !options.train) throw new RebirthError('shrink: --retrain distill needs training data (--data)');
+  if (options.batchNorm && (options.padding ?? options.planned?.padding ?? 'push') !== 'push') {
+    throw new RebirthError('shrink: --batch-norm needs --padding push (a folded BatchNorm biases its conv, and with exact padding a biased conv before a padded one does not merge exactly)');
+  }
   const planned = options.planned ?? await planShrink(model, options);
   const items = planned.plan.items;
   const lin = linearize(planned.folded, planned.structure, items, planned.padding);
-  const linearized = lin.model;
+  let linearized = lin.model;
   const history: EpochStats[] = [];
   let diverged: string | undefined;
   const accuracyOf = async (m: Model): Promise<number> => (options.test ? (await evaluate(m, options.test, { threads: options.threads ?? 2 })).top1 : NaN);
   const before = await accuracyOf(model);
   const untrained = await accuracyOf(linearized);
   if (options.retrain === 'distill' && options.train && lin.groups.length + lin.removed.length > 0) {
+    let normalized: Normalized | undefined;
+    if (options.batchNorm && lin.changed.length > 0) {
+      const calib = options.calibration ?? await calibrationFromData(options.train, 512);
+      normalized = await withBatchNorms(linearized, lin.changed, calib, { threads: options.threads ?? 1 });
+      linearized = normalized.model;
+    }
     const common = {
       mode: 'distill' as const, train: options.train, teacher: model, lr: options.lr ?? 0.002, warmupSteps: options.warmupSteps ?? 50, seed: options.seed ?? 1,
       progress: options.progress ?? true,
@@ -153,6 +169,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
       history.push(...r.history);
       if (r.diverged) diverged = r.diverged.message;
     }
+    if (normalized) foldBatchNorms(linearized, normalized);
   }
   const merged = mergeGroups(linearized, lin.groups);
   const verification = await verifyModels(linearized, merged, { tolerance: 1e-4 });

@@ -35,6 +35,11 @@ export interface Linearized {
   groups: MergeGroup[];
   /** Names of the activations made the identity. */
   removed: string[];
+  /**
+   * Every conv whose function the plan changed: the convs of each merged run (also a lone collapsed
+   * block) and of each block's merged groups. The convs retraining has to move most.
+   */
+  changed: string[];
 }
 
 /** Give every node a unique non-empty name (plans and merge groups refer to nodes by name). */
@@ -101,6 +106,7 @@ export function linearize(folded: Model, structure: ModelStructure, items: reado
   const names = new NameGen(graph);
   const groups: MergeGroup[] = [];
   const removed: string[] = [];
+  const changed: string[] = [];
   const drop = (act: Activation): void => {
     removeActivation(graph, byName, act);
     removed.push(act.name);
@@ -125,6 +131,7 @@ export function linearize(folded: Model, structure: ModelStructure, items: reado
         const convs = g.map((i) => node(u.path[i]?.name ?? ''));
         if (padding === 'push') pushPads(graph, convs);
         groups.push({ convs: convs.map((n) => n.name) });
+        changed.push(...convs.map((n) => n.name));
       }
       continue;
     }
@@ -171,10 +178,11 @@ export function linearize(folded: Model, structure: ModelStructure, items: reado
     }
     if (padding === 'push') pushPads(graph, convs);
     if (convs.length > 1) groups.push({ convs: convs.map((n) => n.name) });
+    changed.push(...convs.map((n) => n.name));
   }
   removeDeadCode(graph);
   topologicalSort(graph);
-  return { model, groups, removed };
+  return { model, groups, removed, changed };
 }
 
 /** Each group of convs as one conv, exactly (throws if a group is not exactly mergeable). */

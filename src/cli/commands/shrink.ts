@@ -13,7 +13,7 @@ export const shrinkCommand: Command = {
   name: 'shrink',
   summary: 'depth compression: remove activations chosen by measured latency and importance, merge the linear conv chains exactly, retrain',
   usage: 'rebirth shrink MODEL -o OUT [--target node|wasm] [--speedup X | --latency-budget MS] [--retrain distill|none] ' +
-    `${DATA_USAGE} [--epochs N] [--lr 0.002] [--anneal STAGES] [--calibration N] [--importance labels|kl] [--padding push|exact] ` +
+    `${DATA_USAGE} [--epochs N] [--lr 0.002] [--anneal STAGES] [--batch-norm] [--calibration N] [--importance labels|kl] [--padding push|exact] ` +
     '[--max-units 4] [--max-kernel 7] [--max-mac-ratio 2] [--skip-blocks] [--rounds 3] [--runs N] [--clock cpu|wall] [--limit N] [--threads N] [--seed N] ' +
     '[--checkpoint FILE] [--input-shape NAME=D1,D2,...] [--explain] [--json]',
   options: {
@@ -24,7 +24,7 @@ export const shrinkCommand: Command = {
     calibration: { type: 'string' }, importance: { type: 'string' }, padding: { type: 'string' }, 'max-units': { type: 'string' },
     'max-kernel': { type: 'string' }, 'max-mac-ratio': { type: 'string' }, rounds: { type: 'string' }, runs: { type: 'string' },
     clock: { type: 'string' }, limit: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, checkpoint: { type: 'string' },
-    'skip-blocks': { type: 'boolean' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
+    'skip-blocks': { type: 'boolean' }, 'batch-norm': { type: 'boolean' }, explain: { type: 'boolean' }, json: { type: 'boolean' },
   },
   async run(args) {
     const spec = positional(args, 0, 'MODEL', shrinkCommand);
@@ -63,6 +63,7 @@ export const shrinkCommand: Command = {
       epochs: optNumber(args, 'epochs', 1, { min: 0.01 }),
       lr: optNumber(args, 'lr', 0.002, { min: 0 }),
       anneal: optInt(args, 'anneal', 0, { min: 0, max: 100 }),
+      batchNorm: optFlag(args, 'batch-norm'),
       progress: !json,
       ...(importance ? { importance } : {}),
       ...(calibration ? { calibration } : {}),
