@@ -101,11 +101,11 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
     ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), batchNorm,
     calibration: await calibrationFromData(train, 512),
     log: (m) => process.stderr.write(`  [${name} ${target} ${variant}] ${m}\n`),
+    // Per epoch as it ends, so a run shows its progress and whether more epochs would still help.
+    onEpoch: (h) => process.stderr.write(
+      `  [${name} ${target} ${variant}] epoch ${h.epoch}: loss ${h.loss.toFixed(4)}, lr ${h.lr.toExponential(2)}, ` +
+      `test top-1 ${h.eval ? `${(100 * h.eval.top1).toFixed(2)}%` : 'n/a'}, ${h.imagesPerSecond.toFixed(0)} img/s\n`),
   });
-  // Per epoch, so a run shows whether more epochs would still help.
-  for (const h of r.history) {
-    process.stderr.write(`  [${name} ${target} ${variant}] epoch ${h.epoch}: loss ${h.loss.toFixed(4)}, lr ${h.lr.toExponential(2)}, test top-1 ${h.eval ? `${(100 * h.eval.top1).toFixed(2)}%` : 'n/a'}\n`);
-  }
   const other: Backend = target === 'node' ? 'wasm' : 'node';
   const o = await measureSpeedup(r.planned.folded, r.model, { backend: other, runs });
   const merges = r.planned.plan.items.filter((i) => i.kind !== 'keep');

@@ -191,11 +191,15 @@ function renderShrink(records: ReadonlyArray<BenchRecord<unknown>>): string {
   return markdownTable(['model', 'target', 'blocks', 'epochs (lr)', 'wanted', 'speed-up on target', 'on the other backend', 'top-1 teacher', 'linearized, untrained', 'after retraining', 'change', "issue's target"], rows);
 }
 
-/** Epochs and learning rate of a shrink record; records from before `--lr` existed used the default, 0.002. */
+/**
+ * Epochs and learning rate of a shrink record; records from before `--lr` existed used the default, 0.002,
+ * and those from before `--batch-norm` trained without.
+ */
 function shrinkRecipe(results: unknown): string {
   const lr = numOr(results, 'lr', 0.002);
   const anneal = numOr(results, 'anneal', 0);
-  return `${num(results, 'epochs')} (${lr}${anneal > 0 ? `, anneal ${anneal}` : ''})`;
+  const batchNorm = results !== null && typeof results === 'object' && (results as Record<string, unknown>)['batchNorm'] === true;
+  return `${num(results, 'epochs')} (${lr}${anneal > 0 ? `, anneal ${anneal}` : ''}${batchNorm ? ', BN' : ''})`;
 }
 
 /** MobileNetV2 224 plans (bench/shrink.ts --parts 224): time to a plan per target. */

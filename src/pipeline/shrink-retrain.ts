@@ -54,6 +54,8 @@ export interface ShrinkRetrainOptions extends ShrinkPlanOptions {
    */
   batchNorm?: boolean;
   progress?: boolean;
+  /** Called after every epoch of retraining (after its evaluation), annealing stages included. */
+  onEpoch?: (stats: EpochStats) => void;
   checkpoint?: string;
   /**
    * A plan already made by planShrink for this model (reviewed with explainShrink, or chosen by the
@@ -148,6 +150,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
       ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
     };
     const epochs = options.epochs ?? 1;
     const stages = Math.max(0, Math.floor(options.anneal ?? 0));
