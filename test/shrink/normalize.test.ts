@@ -24,6 +24,7 @@ import { calibrationFromData, foldForShrink, planShrink } from '../../src/shrink
 import { analyzeStructure } from '../../src/shrink/structure.js';
 import { shrinkAndRetrain } from '../../src/pipeline/shrink-retrain.js';
 import { RebirthError } from '../../src/errors.js';
+import { loadModel } from '../../src/onnx/file.js';
 
 const hasData = fs.existsSync('/usr/share/datasets/fashion-mnist');
 
@@ -138,4 +139,21 @@ test('shrinkAndRetrain with batchNorm: trains, folds every BatchNorm away and me
     shrinkAndRetrain(model, { retrain: 'distill', train, epochs: 1, batchNorm: true, padding: 'exact', planned: { ...timed, plan } }),
     (e: unknown) => e instanceof RebirthError && /--batch-norm needs --padding push/.test(e.message),
   );
+});
+
+test('shrinkAndRetrain: a rate that leaves the network at chance with a finite loss is reported, not passed off as a result', { skip: hasData ? false : 'Fashion-MNIST not installed' }, async () => {
+  const train = loadFashionMnist({ split: 'train', limit: 512 });
+  const testSet = loadFashionMnist({ split: 'test', limit: 256 });
+  const model = loadModel('models/mobilenetv2-mini.onnx');
+  const calibration = await calibrationFromData(train, 64);
+  const timed = await planShrink(model, { speedup: 1.1, runs: 5, warmupMs: 50, rounds: 1, calibration });
+  // Fixed items (the timed plan moves with the machine's load): one pw-dw-pw run and one block collapsed.
+  const plan = { ...timed.plan, items: timed.candidates.items.filter((i) => ['0:3-5', '0:10-11'].includes(i.id)) };
+  assert.equal(plan.items.length, 2);
+  const r = await shrinkAndRetrain(model, { retrain: 'distill', train, test: testSet, epochs: 1, lr: 0.05, warmupSteps: 1, progress: false, threads: 1, planned: { ...timed, plan } });
+  assert.ok(r.accuracy);
+  assert.ok(r.accuracy.linearized > 0.15, `the linearized network starts above chance (${r.accuracy.linearized})`);
+  assert.ok(r.accuracy.after < 0.15, `lr 0.05 leaves it at chance (${r.accuracy.after})`);
+  assert.ok(r.history.every((h) => Number.isFinite(h.loss)), 'with a finite loss');
+  assert.match(r.diverged ?? '', /left the network at chance .*lower --lr/);
 });
