@@ -15,6 +15,8 @@ void test('bad options: one-line errors', () => {
   expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--retrain', 'distill'), /--retrain distill needs --data/);
   expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--target', 'gpu'), /--target must be one of node, wasm/);
   expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini'), /missing -o OUT/);
+  expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--batch-norm'), /--batch-norm only changes how the merged runs are retrained/);
+  expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--batch-norm', '--padding', 'exact', '--data', 'fashion-mnist', '--limit', '64'), /--batch-norm needs --padding push/);
 });
 
 void test('--retrain none --explain prints the table and the plan and writes a loadable model; --json reports it', () => {

@@ -34,6 +34,7 @@ export const shrinkCommand: Command = {
     const dataSpec = optString(args, 'data');
     const retrain = optChoice<ShrinkRetrainMode>(args, 'retrain', ['distill', 'none'], dataSpec === undefined ? 'none' : 'distill');
     if (retrain === 'distill' && dataSpec === undefined) throw new RebirthError('--retrain distill needs --data fashion-mnist (or DIR); pass --retrain none to merge without retraining');
+    if (optFlag(args, 'batch-norm') && retrain === 'none') throw new RebirthError('--batch-norm only changes how the merged runs are retrained; it needs --retrain distill and --data');
     if (args.values.speedup !== undefined && args.values['latency-budget'] !== undefined) throw new RebirthError('give --speedup or --latency-budget, not both');
     const checkpoint = optString(args, 'checkpoint');
     if (checkpoint) checkOutput(checkpoint, [spec, out]);
