@@ -7,8 +7,10 @@
  *
  * A recipe is `plain|bn` (without or with a BatchNorm after every changed conv, --batch-norm) and a
  * learning rate, optionally `:anneal=N`; e.g. `plain:0.002,bn:0.002,bn:0.01,plain:0.002:anneal=4`.
+ * `--items ID,...` fixes the plan instead (item ids as the output prints them, e.g. `0:3-5`): the same
+ * comparison on any machine, whatever its timing would choose.
  * usage: npx tsx bench/shrink-recipes.ts [--recipes LIST] [--limit 8192] [--test-limit 2000] [--epochs 1]
- *          [--target node|wasm] [--speedup 1.4] [--model FILE] [--threads 1]
+ *          [--target node|wasm] [--speedup 1.4] [--items ID,...] [--model FILE] [--threads 1]
  *          --json FILE, --strict, --max-load L: the load guard (bench/harness.ts)
  */
 import { parseArgs } from 'node:util';
@@ -24,7 +26,7 @@ import { Bench, GUARD_OPTIONS } from './harness.js';
 const { values } = parseArgs({
   options: {
     recipes: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' }, epochs: { type: 'string' },
-    target: { type: 'string' }, speedup: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' },
+    target: { type: 'string' }, speedup: { type: 'string' }, items: { type: 'string' }, model: { type: 'string' }, threads: { type: 'string' },
     ...GUARD_OPTIONS,
   },
 });
@@ -61,11 +63,22 @@ const model = loadModel(file);
 const train = loadFashionMnist({ split: 'train', limit });
 const test = loadFashionMnist({ split: 'test', limit: testLimit });
 const calibration = await calibrationFromData(train, 512);
-const planned = await planShrink(model, { target, speedup, calibration, rounds: 1, runs: 10, threads: 1, log: (m) => process.stderr.write(`  [plan] ${m}\n`) });
-const merges = planned.plan.items.filter((i) => i.kind !== 'keep').map((i) => i.label);
-process.stdout.write(`plan (measured ${planned.measuredSpeedup.toFixed(2)}x): ${merges.join('; ')}\n\n`);
+const timed = await planShrink(model, { target, speedup, calibration, rounds: 1, runs: 10, threads: 1, log: (m) => process.stderr.write(`  [plan] ${m}\n`) });
+let planned = timed;
+if (values.items) {
+  const ids = values.items.split(',');
+  const items = ids.map((id) => {
+    const item = timed.candidates.items.find((i) => i.id === id);
+    if (!item) throw new Error(`--items: no candidate '${id}'; candidates: ${timed.candidates.items.filter((i) => i.kind !== 'keep').map((i) => i.id).join(', ')}`);
+    return item;
+  });
+  planned = { ...timed, plan: { ...timed.plan, items } };
+}
+const changed = planned.plan.items.filter((i) => i.kind !== 'keep');
+const merges = changed.map((i) => i.label);
+process.stdout.write(`plan (${values.items ? 'given by --items' : `measured ${planned.measuredSpeedup.toFixed(2)}x`}): ${changed.map((i) => `${i.label} [${i.id}]`).join('; ')}\n\n`);
 
-const rows: Array<{ recipe: string; before: number; linearized: number; after: number; loss: number; seconds: number }> = [];
+const rows: Array<{ recipe: string; before: number; linearized: number; after: number; loss: number; speedup: number; seconds: number }> = [];
 for (const r of recipes) {
   const t0 = performance.now();
   const out = await shrinkAndRetrain(model, {
@@ -74,12 +87,12 @@ for (const r of recipes) {
   });
   const a = out.accuracy;
   if (!a) throw new Error('no accuracy: the bench always passes test data');
-  const row = { recipe: r.name, before: a.before, linearized: a.linearized, after: a.after, loss: out.history.at(-1)?.loss ?? NaN, seconds: (performance.now() - t0) / 1000 };
+  const row = { recipe: r.name, before: a.before, linearized: a.linearized, after: a.after, loss: out.history.at(-1)?.loss ?? NaN, speedup: out.latency.speedup, seconds: (performance.now() - t0) / 1000 };
   rows.push(row);
-  process.stdout.write(`${r.name}: ${(100 * a.after).toFixed(2)}% (teacher ${(100 * a.before).toFixed(2)}%, linearized untrained ${(100 * a.linearized).toFixed(2)}%)${out.diverged ? `; diverged: ${out.diverged}` : ''}\n`);
+  process.stdout.write(`${r.name}: ${(100 * a.after).toFixed(2)}%, ${out.latency.speedup.toFixed(2)}x on ${target} (teacher ${(100 * a.before).toFixed(2)}%, linearized untrained ${(100 * a.linearized).toFixed(2)}%)${out.diverged ? `; diverged: ${out.diverged}` : ''}\n`);
 }
 process.stdout.write(`\n${formatTable(['recipe', 'top-1 teacher', 'linearized, untrained', 'after retraining', 'change', 'last epoch loss', 'time'], rows.map((r) => [
   r.recipe, `${(100 * r.before).toFixed(2)}%`, `${(100 * r.linearized).toFixed(2)}%`, `${(100 * r.after).toFixed(2)}%`, `${(100 * (r.after - r.before)).toFixed(2)} pt`,
   r.loss.toFixed(3), `${r.seconds.toFixed(0)} s`,
 ]))}\n\nload average after: ${load()}\n`);
-bench.finish({ target, speedup, limit, testLimit, epochs, plan: merges, rows });
+bench.finish({ target, speedup, limit, testLimit, epochs, plan: merges, items: changed.map((i) => i.id), rows });

@@ -14,6 +14,7 @@
  * before and after, since a loaded machine (other jobs on the 2 cores) moves every absolute figure.
  * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--targets node,wasm (mobilenet's)] [--epochs 4] [--limit N] [--test-limit N]
  *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--batch-norm]
+ *          [--items ID,... (mobilenet's plan given, not timed: e.g. 0:3-5,0:6-6,0:7-9)]
  *          [--runs 20] [--threads 2] [--quick] [--json FILE]
  *          [--mobilenet FILE] [--resnet FILE]
  *          --json FILE, --strict, --max-load L: the load guard (bench/harness.ts); the record feeds
@@ -29,7 +30,7 @@ import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 import { buildZooModel } from '../src/zoo/index.js';
 import { evaluate } from '../src/train/evaluate.js';
 import { shrinkAndRetrain } from '../src/pipeline/shrink-retrain.js';
-import { calibrationFromData, planShrink, prepareShrink } from '../src/shrink/shrink.js';
+import { calibrationFromData, planShrink, prepareShrink, type ShrinkPlanResult } from '../src/shrink/shrink.js';
 import { measureSpeedup } from '../src/shrink/latency.js';
 import type { Backend } from '../src/runtime/session.js';
 import { formatTable } from '../src/util/format.js';
@@ -40,7 +41,7 @@ const { values } = parseArgs({
     parts: { type: 'string' }, targets: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
-    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, 'batch-norm': { type: 'boolean' },
+    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, 'batch-norm': { type: 'boolean' }, items: { type: 'string' },
     ...GUARD_OPTIONS,
   },
 });
@@ -60,6 +61,7 @@ const threads = Number(values.threads ?? 2);
 const lr = values.lr !== undefined ? Number(values.lr) : undefined;
 const anneal = values.anneal !== undefined ? Number(values.anneal) : undefined;
 const batchNorm = values['batch-norm'] ?? false;
+const itemIds = values.items?.split(',');
 const resnetVariants = new Set((values['resnet-variants'] ?? 'collapse,skip').split(','));
 for (const v of resnetVariants) if (v !== 'collapse' && v !== 'skip') throw new Error(`--resnet-variants: '${v}' is not collapse or skip`);
 const root = path.join(import.meta.dirname, '..');
@@ -68,7 +70,7 @@ const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 
 process.stdout.write(`bench/shrink: ${os.cpus()[0]?.model.trim() ?? 'cpu'} x${os.cpus().length}, node ${process.version}; load average before: ${load()}\n`);
-process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, batch-norm ${batchNorm ? 'on' : 'off'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
+process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, batch-norm ${batchNorm ? 'on' : 'off'}, plan ${itemIds ? `given (${itemIds.join(', ')})` : 'timed'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
 
 interface Row {
   model: string;
@@ -96,10 +98,22 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
   const train = loadFashionMnist({ split: 'train', ...(limit ? { limit } : {}) });
   const test = loadFashionMnist({ split: 'test', ...(testLimit ? { limit: testLimit } : {}) });
   const t0 = performance.now();
+  const calibration = await calibrationFromData(train, 512);
+  // A given plan (--items): the same network every run, so recipes compare without the timing's choice moving.
+  let planned: ShrinkPlanResult | undefined;
+  if (itemIds && name === 'mobilenetv2-mini') {
+    const timed = await planShrink(model, { target, speedup: wanted, calibration, runs, threads: 1, rounds: 1 });
+    const items = itemIds.map((id) => {
+      const item = timed.candidates.items.find((i) => i.id === id);
+      if (!item) throw new Error(`--items: no candidate '${id}' in ${name}`);
+      return item;
+    });
+    planned = { ...timed, plan: { ...timed.plan, items } };
+  }
   const r = await shrinkAndRetrain(model, {
     retrain: 'distill', target, speedup: wanted, skipBlocks, train, test, epochs, runs, threads, progress: false,
     ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), batchNorm,
-    calibration: await calibrationFromData(train, 512),
+    calibration, ...(planned ? { planned } : {}),
     log: (m) => process.stderr.write(`  [${name} ${target} ${variant}] ${m}\n`),
     // Per epoch as it ends, so a run shows its progress and whether more epochs would still help.
     onEpoch: (h) => process.stderr.write(
@@ -113,7 +127,7 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
     model: name, target, variant, wanted, speedup: r.latency.speedup, other: o.speedup, before: r.accuracy?.before ?? NaN,
     after: r.accuracy?.after ?? NaN, linearized: r.accuracy?.linearized ?? NaN, merges: merges.length, seconds: (performance.now() - t0) / 1000,
   });
-  plans.push({ model: name, target, variant, items: merges.map((i) => i.label), removed: merges.flatMap((i) => i.removed.map((a) => a.name)) });
+  plans.push({ model: name, target, variant, given: planned !== undefined, items: merges.map((i) => i.label), removed: merges.flatMap((i) => i.removed.map((a) => a.name)) });
   process.stdout.write(`${name} on ${target} (${variant}): ${merges.map((i) => i.label).join('; ')}\n`);
 }
 
@@ -167,4 +181,4 @@ if (parts.has('teachers')) {
 }
 
 process.stdout.write(`\nload average after: ${load()}; ${elapsed()} in all\n`);
-bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, batchNorm, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });
+bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, batchNorm, items: itemIds ?? null, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });
