@@ -184,7 +184,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
   // 0.01: 10.00% after every epoch); the trainer only stops on a non-finite loss, so say it here.
   const chance = options.test && options.test.classes > 0 ? 1 / options.test.classes : NaN;
   if (!diverged && after < 1.5 * chance && untrained >= 1.5 * chance) {
-    diverged = `retraining left the network at chance (${(100 * after).toFixed(2)}% top-1, from ${(100 * untrained).toFixed(2)}% before it): lower --lr, or retrain with --batch-norm`;
+    diverged = `retraining left the network at chance (${(100 * after).toFixed(2)}% top-1, from ${(100 * untrained).toFixed(2)}% before it): lower --lr (the default is 0.002)`;
   }
   const latency = await measureSpeedup(planned.folded, merged, {
     backend: planned.target, ...(options.clock ? { clock: options.clock } : {}), runs: Math.max(40, options.runs ?? 20),
