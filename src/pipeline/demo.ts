@@ -213,7 +213,7 @@ function withoutModel(plan: RuntimePlan): DemoPlan {
 /** The plan in the report: every candidate with its measured gain and why it was kept or left. */
 function planSection(plan: DemoPlan): ReportSection {
   const [headline = '', ...rest] = explainPlan(plan);
-  const phase = (p: string): string => (p === 'backward' ? 'plan without/with it' : p === 'head-to-head' ? 'against another alternative' : 'in context');
+  const phase = (p: string): string => (p === 'backward' ? 'plan without/with it' : p === 'head-to-head' ? 'against another alternative' : p === 'joint' ? 'jointly with other small gains' : 'in context');
   return {
     heading: `Runtime plan for ${plan.target}`,
     paragraphs: [

@@ -26,7 +26,7 @@ export function explainPlan(plan: RuntimePlanReport & Partial<Pick<RuntimePlan, 
   for (const stage of plan.stages) {
     lines.push(`${stage.family} stage: ${stage.candidates.filter((c) => c.status === 'kept').length} of ${stage.candidates.length} kept`);
     for (const c of stage.candidates) {
-      const gain = c.gain ? `${fmtRatio(c.gain)} ${c.gain.phase === 'backward' ? 'without/with' : 'in context'}` : 'not measured';
+      const gain = c.gain ? `${fmtRatio(c.gain)} ${c.gain.phase === 'backward' ? 'without/with' : c.gain.phase === 'joint' ? 'jointly' : 'in context'}` : 'not measured';
       lines.push(`  ${c.status === 'kept' ? 'kept' : 'left'} ${c.name} [${c.family}, ${c.exactness}, retrains ${params(c.retrainParams)}] ${gain}: ${c.why}`);
     }
     for (const r of stage.refused) lines.push(`  not a candidate: ${r.site}${r.variant ? ` (${r.variant})` : ''}: ${r.reason}`);

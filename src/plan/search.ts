@@ -21,6 +21,15 @@
  * 1-10 s on a shared machine), while forward-then-backward costs ~2n and still catches pairwise
  * interactions in both directions. docs/planner.md has the argument and the cost.
  *
+ * - Joint test of small gains: a decision needs its interval above 1 + minGain / 3, and a 40 ms model
+ *   timed 10-30 times gives intervals of about +-3%, so gains of 2-5% are left one by one (GoogLeNet's
+ *   Tucker blocks on node: six left at 1.02-1.05x, worth 1.46x together; docs/planner.md). After each
+ *   forward pass, the sites left without a change whose best alternative measured at least 1 + JOINT_MIN
+ *   (the estimate, not the interval) are applied together and timed as one change against the plan; the
+ *   group is kept whole if it pays, and the backward pass judges it whole (plan without the group). One
+ *   more decision per pass; for identical copies the group is as null as each member, so the same rule
+ *   bounds its false keeps.
+ *
  * With a budget (a speed-up or a latency to reach) the search stops as soon as the plan reaches it, so
  * the priority order decides what the budget buys: exact changes, then the ones that retrain fewest
  * parameters; and at a site the least severe alternative that pays is taken instead of the fastest.
@@ -29,6 +38,9 @@ import type { Model } from '../ir/graph.js';
 import type { FasterDecision } from '../runtime/decide.js';
 import { errorMessage, firstLine } from '../errors.js';
 import { applyPatch, type CandidateRecipe, type Exactness, type PreparedCandidate } from './candidate.js';
+
+/** A site is a member of the joint test when its best forward estimate reached this gain (the planner's minGain). */
+const JOINT_MIN = 0.01;
 
 /** A model of the plan together with the candidates applied to reach it (the fake timers of tests read these). */
 export interface PlanPoint {
@@ -50,9 +62,10 @@ export interface Budget {
 export interface Measurement {
   /**
    * forward: added on top of the plan; head-to-head: against a less severe alternative of its site;
-   * backward: the plan against the plan without it; budget / final: the plan against the original.
+   * joint: several small gains applied together on top of the plan; backward: the plan against the plan
+   * without it (or without its joint group); budget / final: the plan against the original.
    */
-  phase: 'forward' | 'head-to-head' | 'backward' | 'budget' | 'final';
+  phase: 'forward' | 'head-to-head' | 'joint' | 'backward' | 'budget' | 'final';
   /** Candidates applied in the baseline of this measurement. */
   context: string[];
   keep: boolean;
@@ -97,6 +110,8 @@ export interface SearchOptions {
   passes?: number;
   /** Skip the backward pass (default false). */
   noBackward?: boolean;
+  /** Skip the joint test of the small gains a forward pass left (default false). */
+  noJoint?: boolean;
   log?: (line: string) => void;
 }
 
@@ -232,6 +247,52 @@ export class PlanSearch {
     return typeof m === 'string' ? undefined : m;
   }
 
+  /**
+   * The joint test (see the file comment): the sites a forward pass left whose best alternative's estimate
+   * reached 1 + JOINT_MIN, applied together on top of the plan and timed as one change. Returns the
+   * group when it pays (this.model and the estimate then include it), else undefined.
+   */
+  private async jointTest(
+    sites: ReadonlyArray<{ site: string; alternatives: PreparedCandidate[] }>, kept: readonly PreparedCandidate[],
+    forward: ReadonlyMap<PreparedCandidate, Measurement>, dead: ReadonlySet<string>,
+    names: (list: readonly PreparedCandidate[]) => string[], out: (c: PreparedCandidate) => CandidateOutcome,
+  ): Promise<PreparedCandidate[] | undefined> {
+    const members: PreparedCandidate[] = [];
+    for (const s of sites) {
+      if (dead.has(s.site) || kept.some((k) => k.candidate.site === s.site)) continue;
+      let best: { p: PreparedCandidate; m: Measurement } | undefined;
+      for (const p of s.alternatives) {
+        const m = forward.get(p);
+        if (m && !m.keep && m.ratio >= 1 + JOINT_MIN && (!best || m.ratio > best.m.ratio)) best = { p, m };
+      }
+      if (best) members.push(best.p);
+    }
+    if (members.length < 2) return undefined;
+    let model: Model | string = this.model;
+    for (const p of members) {
+      model = applyPatch(model, p.patch);
+      if (typeof model === 'string') return undefined; // members conflict: each stays left as measured
+    }
+    const current: PlanPoint = { applied: names(kept), model: this.model };
+    const m = await this.decide('joint', current, { applied: [...current.applied, ...members.map((p) => p.candidate.name)], model });
+    if (typeof m === 'string') return undefined;
+    const list = members.map((p) => p.candidate.name).join(', ');
+    this.log(`  joint ${list}: ${fmtRatio(m)} on top of ${current.applied.length} applied: ${m.keep ? 'pays' : 'does not pay'}`);
+    for (const p of members) {
+      out(p).measurements.push(m);
+      if (m.keep) {
+        Object.assign(out(p), { status: 'kept', gain: m, why: `pays jointly with ${members.length - 1} other small gain(s) (${list}) on top of ${describeContext(current.applied)}: ${m.reason}` });
+      } else {
+        out(p).why += `; jointly with ${list}: ${fmtRatio(m)}, does not pay either`;
+      }
+    }
+    if (!m.keep) return undefined;
+    this.model = model;
+    this.applied = [...current.applied, ...members.map((p) => p.candidate.name)];
+    this.estimate *= m.ratio;
+    return members;
+  }
+
   /** Run the search over one stage's candidates (proposed on `this.current.model`). */
   async runStage(stage: string, candidates: readonly PreparedCandidate[]): Promise<CandidateOutcome[]> {
     const base = this.model;
@@ -262,8 +323,12 @@ export class PlanSearch {
     const dead = new Set<string>();
     let lastAddedUnchanged: PreparedCandidate | undefined;
     const removedBackward = new Set<string>();
+    /** Changes kept together by a joint test: judged as one by the backward pass. */
+    const groups: Array<Set<PreparedCandidate>> = [];
 
     for (let pass = 0; pass < passes; pass++) {
+      /** This pass's forward measurement of each alternative, for the joint test. */
+      const forward = new Map<PreparedCandidate, Measurement>();
       // Forward selection in context.
       for (const s of sites) {
         if (kept.some((k) => k.candidate.site === s.site) || dead.has(s.site)) continue;
@@ -289,6 +354,7 @@ export class PlanSearch {
           Object.assign(out(p), { status: 'left', gain: m, why: `${m.keep ? 'pays' : 'does not pay'} on top of ${describeContext(current.applied)}: ${m.reason}` });
           this.log(`  ${p.candidate.name}: ${fmtRatio(m)} on top of ${current.applied.length} applied: ${m.keep ? 'pays' : 'does not pay'}`);
           measured.push({ p, m, model });
+          forward.set(p, m);
           // With a budget the least severe alternative that pays is taken: no need to time the others.
           if (m.keep && this.budget) break;
         }
@@ -335,11 +401,46 @@ export class PlanSearch {
           }
         }
       }
+      if (!this.options.noJoint && !(await this.checkBudget())) {
+        const group = await this.jointTest(sites, kept, forward, dead, names, out);
+        if (group) {
+          kept.push(...group);
+          groups.push(new Set(group));
+          lastAddedUnchanged = undefined;
+        }
+      }
       await this.checkBudget();
       if (this.options.noBackward || kept.length === 0) break;
       // Backward elimination: does each kept candidate still pay with everything else applied?
       let removed = false;
+      for (const g of [...groups].reverse()) {
+        if (g.size === 0) continue;
+        const others = kept.filter((k) => !g.has(k));
+        const without = build(others);
+        if (typeof without === 'string') continue;
+        const m = await this.decide('backward', { applied: names(others), model: without }, { applied: names(kept), model: this.model });
+        if (typeof m === 'string') continue;
+        const members = [...g].map((p) => p.candidate.name).join(', ');
+        this.log(`  joint group ${members} (backward): ${fmtRatio(m)} against the plan without it: ${m.keep ? 'still pays' : 'no longer pays, removed'}`);
+        for (const p of g) {
+          out(p).measurements.push(m);
+          Object.assign(out(p), m.keep
+            ? { gain: m, why: `still pays jointly (${members}) with the rest of the plan applied: ${m.reason}` }
+            : { status: 'left', gain: m, why: `kept jointly at first, then left: with ${describeContext(names(others))} the group (${members}) no longer pays: ${m.reason}` });
+        }
+        if (m.keep) continue;
+        for (const p of g) removedBackward.add(p.candidate.name);
+        kept = others;
+        g.clear();
+        this.applied = names(kept);
+        this.model = without;
+        this.estimate /= Math.max(m.ratio, 1e-9);
+        this.budgetMet = false;
+        lastAddedUnchanged = undefined;
+        removed = true;
+      }
       for (const p of [...kept].reverse()) {
+        if (groups.some((g) => g.has(p))) continue; // judged with its group above
         if (p === lastAddedUnchanged && kept[kept.length - 1] === p) continue; // its forward measurement was exactly this comparison
         const others = kept.filter((k) => k !== p);
         const without = build(others);

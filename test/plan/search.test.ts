@@ -175,3 +175,41 @@ test('a measurement that fails before any worked stops the plan; one that fails 
   assert.deepEqual(flaky.current.applied, ['A']);
   assert.match(out.get('B')?.why ?? '', /^cannot be measured on the target: onnxruntime \(node\) cannot load this model/);
 });
+
+test('small gains the one-by-one rule leaves are tested jointly: kept as a group when the group pays, judged whole backward', async () => {
+  const base = chainModel(6);
+  const names = ['A', 'B', 'C', 'D', 'E', 'F'];
+  const cands = await Promise.all(names.map((name, i) => fakeCandidate(base, { name, node: `r${i + 1}` })));
+  // Each saves 2% of 100 ms; with 4% noise per run one decision cannot tell 2% from nothing.
+  const latency = (s: ReadonlySet<string>): number => 100 * 0.98 ** names.filter((n) => s.has(n)).length;
+  const lines: string[] = [];
+  const search = new PlanSearch(base, { measure: fakeTimer(latency, 0.04, 3).measure, log: (l) => lines.push(l) });
+  const out = byName(await search.runStage('fake', cands));
+  const joint = lines.filter((l) => l.startsWith('  joint '));
+  assert.ok(joint.length >= 1, `a joint test ran:\n${lines.join('\n')}`);
+  const grouped = [...out.values()].filter((o) => o.status === 'kept' && /pays jointly/.test(o.why));
+  assert.ok(grouped.length >= 2, `a group was kept:\n${lines.join('\n')}`);
+  assert.ok(grouped.every((o) => o.measurements.some((m) => m.phase === 'joint')));
+  const final = await search.confirm();
+  assert.ok(final && final.ratio > 1.05, `the plan keeps the small gains together (${final?.ratio})`);
+  assert.ok(lines.some((l) => /^ {2}joint group .* \(backward\)/.test(l)), 'the group is judged whole by the backward pass');
+  assert.ok(!lines.some((l) => grouped.some((o) => l.startsWith(`  ${o.name} (backward)`))), 'and its members are not judged one by one');
+
+  // Identical copies: a group of nulls does not pay, and nothing is kept.
+  const nullLines: string[] = [];
+  const none = new PlanSearch(base, { measure: fakeTimer(() => 100, 0.04, 3).measure, log: (l) => nullLines.push(l) });
+  const outNone = byName(await none.runStage('fake', cands));
+  assert.deepEqual(none.current.applied, [], nullLines.join('\n'));
+  assert.ok([...outNone.values()].every((o) => o.status === 'left'));
+});
+
+test('noJoint: the small gains stay left one by one', async () => {
+  const base = chainModel(4);
+  const names = ['A', 'B', 'C', 'D'];
+  const cands = await Promise.all(names.map((name, i) => fakeCandidate(base, { name, node: `r${i + 1}` })));
+  const latency = (s: ReadonlySet<string>): number => 100 * 0.98 ** names.filter((n) => s.has(n)).length;
+  const lines: string[] = [];
+  const search = new PlanSearch(base, { measure: fakeTimer(latency, 0.04, 3).measure, noJoint: true, log: (l) => lines.push(l) });
+  await search.runStage('fake', cands);
+  assert.ok(!lines.some((l) => l.startsWith('  joint')));
+});
