@@ -23,7 +23,7 @@
  *
  * - Joint test of small gains: a decision needs its interval above 1 + minGain / 3, and a 40 ms model
  *   timed 10-30 times gives intervals of about +-3%, so gains of 2-5% are left one by one (GoogLeNet's
- *   Tucker blocks on node: six left at 1.02-1.05x, worth 1.46x together; docs/planner.md). After each
+ *   Tucker blocks on node in one quiet run: six left at 1.02-1.05x each; docs/planner.md). After each
  *   forward pass, the sites left without a change whose best alternative measured at least 1 + JOINT_MIN
  *   (the estimate, not the interval) are applied together and timed as one change against the plan; the
  *   group is kept whole if it pays, and the backward pass judges it whole (plan without the group). One
