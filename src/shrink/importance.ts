@@ -13,7 +13,7 @@
 import type { Model } from '../ir/graph.js';
 import { producers } from '../ir/topology.js';
 import { encodeModel } from '../onnx/encode.js';
-import { Session } from '../runtime/session.js';
+import { Session, type HostTensor } from '../runtime/session.js';
 import { RebirthError } from '../errors.js';
 import type { Item } from './candidates.js';
 import type { PaddingMode } from '../rewrite/linear-conv.js';
@@ -66,31 +66,46 @@ function logProbabilities(scores: Float32Array, k: number, probabilities: boolea
   return out;
 }
 
-/** The network's log-probabilities on the calibration images, [count, k]. */
-export async function calibrationLogProbs(model: Model, calib: Calibration, options: { threads?: number; batchSize?: number } = {}): Promise<{ logp: Float64Array; k: number }> {
+/**
+ * Runs `model` on the calibration images in batches and yields each batch's fetched values with its
+ * image count `n` and the rows it ran (a fixed batch dimension pads the last batch with zero images:
+ * rows n..rows-1 of every value are padding). The session is released when the caller stops.
+ */
+export async function* calibrationBatches(
+  model: Model, calib: Calibration, fetch: readonly string[], options: { threads?: number; batchSize?: number } = {},
+): AsyncGenerator<{ n: number; rows: number; out: Record<string, HostTensor> }> {
   const input = model.graph.inputs.find((v) => !model.graph.initializers.has(v.name));
-  const output = model.graph.outputs[0]?.name;
-  if (!input || !output) throw new RebirthError('importance: the model needs a data input and an output');
-  const probabilities = producers(model.graph).get(output)?.opType === 'Softmax';
+  if (!input) throw new RebirthError('calibration: the model has no data input');
   const fixed = typeof input.shape?.[0] === 'number' ? input.shape[0] : undefined;
   const batch = fixed ?? options.batchSize ?? 128;
   const per = calib.shape.reduce((a, b) => a * b, 1);
   const session = await Session.create(encodeModel(model), { threads: options.threads ?? 1 });
-  const parts: Float64Array[] = [];
-  let k = 0;
   try {
     for (let start = 0; start < calib.count; start += batch) {
       const n = Math.min(batch, calib.count - start);
       const rows = fixed ?? n;
       const x = new Float32Array(rows * per);
       x.set(calib.images.subarray(start * per, (start + n) * per));
-      const out = (await session.run({ [input.name]: { type: 'float32', dims: [rows, ...calib.shape], data: x } }, [output]))[output];
-      if (out?.type !== 'float32') throw new RebirthError(`importance: output '${output}' is not float32`);
-      k = out.data.length / rows;
-      parts.push(logProbabilities(out.data.subarray(0, n * k), k, probabilities));
+      yield { n, rows, out: await session.run({ [input.name]: { type: 'float32', dims: [rows, ...calib.shape], data: x } }, [...fetch]) };
     }
   } finally {
     await session.release();
+  }
+}
+
+/** The network's log-probabilities on the calibration images, [count, k]. */
+export async function calibrationLogProbs(model: Model, calib: Calibration, options: { threads?: number; batchSize?: number } = {}): Promise<{ logp: Float64Array; k: number }> {
+  const input = model.graph.inputs.find((v) => !model.graph.initializers.has(v.name));
+  const output = model.graph.outputs[0]?.name;
+  if (!input || !output) throw new RebirthError('importance: the model needs a data input and an output');
+  const probabilities = producers(model.graph).get(output)?.opType === 'Softmax';
+  const parts: Float64Array[] = [];
+  let k = 0;
+  for await (const { n, rows, out: batch } of calibrationBatches(model, calib, [output], options)) {
+    const out = batch[output];
+    if (out?.type !== 'float32') throw new RebirthError(`importance: output '${output}' is not float32`);
+    k = out.data.length / rows;
+    parts.push(logProbabilities(out.data.subarray(0, n * k), k, probabilities));
   }
   const logp = new Float64Array(calib.count * k);
   let at = 0;

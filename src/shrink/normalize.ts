@@ -27,12 +27,10 @@ import type { Model, Node } from '../ir/graph.js';
 import { makeAttr } from '../ir/attributes.js';
 import { floatTensor } from '../ir/tensor.js';
 import { NameGen, topologicalSort } from '../ir/topology.js';
-import { encodeModel } from '../onnx/encode.js';
 import { cloneModel, runPasses } from '../rewrite/engine.js';
 import { foldBatchNorm } from '../rewrite/rules/fold-batchnorm.js';
-import { Session } from '../runtime/session.js';
 import { RebirthError } from '../errors.js';
-import type { Calibration } from './importance.js';
+import { calibrationBatches, type Calibration } from './importance.js';
 
 const EPSILON = 1e-5;
 
@@ -43,50 +41,35 @@ export interface ChannelStats {
 
 /** Per-channel mean and (population) variance of NCHW float values of `model` over the calibration images. */
 export async function channelStats(model: Model, values: readonly string[], calib: Calibration, options: { threads?: number; batchSize?: number } = {}): Promise<Map<string, ChannelStats>> {
-  const input = model.graph.inputs.find((v) => !model.graph.initializers.has(v.name));
-  if (!input) throw new RebirthError('normalize: the model has no data input');
   const probe = cloneModel(model);
   const outputs = new Set(probe.graph.outputs.map((o) => o.name));
   for (const v of values) if (!outputs.has(v)) probe.graph.outputs.push({ name: v, elemType: 1, docString: '' });
-  const fixed = typeof input.shape?.[0] === 'number' ? input.shape[0] : undefined;
-  const batch = fixed ?? options.batchSize ?? 128;
-  const per = calib.shape.reduce((a, b) => a * b, 1);
   // Float64 sums: 512 images of 28x28 positions is 4e5 terms per channel.
   const sums = new Map<string, { s: Float64Array; s2: Float64Array; n: number }>();
-  const session = await Session.create(encodeModel(probe), { threads: options.threads ?? 1 });
-  try {
-    for (let start = 0; start < calib.count; start += batch) {
-      const n = Math.min(batch, calib.count - start);
-      const rows = fixed ?? n;
-      const x = new Float32Array(rows * per);
-      x.set(calib.images.subarray(start * per, (start + n) * per));
-      const out = await session.run({ [input.name]: { type: 'float32', dims: [rows, ...calib.shape], data: x } }, [...values]);
-      for (const v of values) {
-        const t = out[v];
-        if (t?.type !== 'float32' || t.dims.length < 2) throw new RebirthError(`normalize: value '${v}' is not a float32 tensor of rank >= 2`);
-        const channels = t.dims[1] as number;
-        const spatial = t.dims.slice(2).reduce((a, b) => a * b, 1);
-        const acc = sums.get(v) ?? { s: new Float64Array(channels), s2: new Float64Array(channels), n: 0 };
-        for (let i = 0; i < n; i++) {
-          for (let c = 0; c < channels; c++) {
-            const base = (i * channels + c) * spatial;
-            let s = 0;
-            let s2 = 0;
-            for (let p = 0; p < spatial; p++) {
-              const y = t.data[base + p] as number;
-              s += y;
-              s2 += y * y;
-            }
-            acc.s[c] = (acc.s[c] as number) + s;
-            acc.s2[c] = (acc.s2[c] as number) + s2;
+  for await (const { n, out } of calibrationBatches(probe, calib, values, options)) {
+    for (const v of values) {
+      const t = out[v];
+      if (t?.type !== 'float32' || t.dims.length < 2) throw new RebirthError(`normalize: value '${v}' is not a float32 tensor of rank >= 2`);
+      const channels = t.dims[1] as number;
+      const spatial = t.dims.slice(2).reduce((a, b) => a * b, 1);
+      const acc = sums.get(v) ?? { s: new Float64Array(channels), s2: new Float64Array(channels), n: 0 };
+      for (let i = 0; i < n; i++) {
+        for (let c = 0; c < channels; c++) {
+          const base = (i * channels + c) * spatial;
+          let s = 0;
+          let s2 = 0;
+          for (let p = 0; p < spatial; p++) {
+            const y = t.data[base + p] as number;
+            s += y;
+            s2 += y * y;
           }
+          acc.s[c] = (acc.s[c] as number) + s;
+          acc.s2[c] = (acc.s2[c] as number) + s2;
         }
-        acc.n += n * spatial;
-        sums.set(v, acc);
       }
+      acc.n += n * spatial;
+      sums.set(v, acc);
     }
-  } finally {
-    await session.release();
   }
   const stats = new Map<string, ChannelStats>();
   for (const [v, { s, s2, n }] of sums) {
