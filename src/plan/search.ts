@@ -413,6 +413,17 @@ export class PlanSearch {
       if (this.options.noBackward || kept.length === 0) break;
       // Backward elimination: does each kept candidate still pay with everything else applied?
       let removed = false;
+      /** The plan becomes `others` (built as `without`), which measured `m` against it with the dropped changes. */
+      const dropTo = (others: PreparedCandidate[], without: Model, m: Measurement, dropped: Iterable<PreparedCandidate>): void => {
+        for (const p of dropped) removedBackward.add(p.candidate.name);
+        kept = others;
+        this.applied = names(kept);
+        this.model = without;
+        this.estimate /= Math.max(m.ratio, 1e-9);
+        this.budgetMet = false;
+        lastAddedUnchanged = undefined;
+        removed = true;
+      };
       for (const g of [...groups].reverse()) {
         if (g.size === 0) continue;
         const others = kept.filter((k) => !g.has(k));
@@ -429,15 +440,8 @@ export class PlanSearch {
             : { status: 'left', gain: m, why: `kept jointly at first, then left: with ${describeContext(names(others))} the group (${members}) no longer pays: ${m.reason}` });
         }
         if (m.keep) continue;
-        for (const p of g) removedBackward.add(p.candidate.name);
-        kept = others;
+        dropTo(others, without, m, g);
         g.clear();
-        this.applied = names(kept);
-        this.model = without;
-        this.estimate /= Math.max(m.ratio, 1e-9);
-        this.budgetMet = false;
-        lastAddedUnchanged = undefined;
-        removed = true;
       }
       for (const p of [...kept].reverse()) {
         if (groups.some((g) => g.has(p))) continue; // judged with its group above
@@ -456,14 +460,7 @@ export class PlanSearch {
           continue;
         }
         Object.assign(out(p), { status: 'left', gain: m, why: `kept at first, then left: with ${describeContext(names(others))} it no longer pays: ${m.reason}` });
-        kept = others;
-        removedBackward.add(p.candidate.name);
-        this.applied = names(kept);
-        this.model = without;
-        this.estimate /= Math.max(m.ratio, 1e-9);
-        this.budgetMet = false;
-        lastAddedUnchanged = undefined;
-        removed = true;
+        dropTo(others, without, m, [p]);
       }
       if (!removed) break;
     }
