@@ -15,7 +15,9 @@
  * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--targets node,wasm (mobilenet's)] [--epochs 4] [--limit N] [--test-limit N]
  *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--batch-norm]
  *          [--items ID,... (mobilenet's plan given, not timed: e.g. 0:3-5,0:6-6,0:7-9)]
- *          [--runs 20] [--threads 2] [--quick] [--json FILE]
+ *          [--runs 20] [--threads 2] [--quick] [--json FILE] [--save DIR]
+ *          --save DIR: write each retrained network and its folded teacher (MODEL-TARGET.onnx,
+ *          MODEL-TARGET.teacher.onnx), so `bench/pair-latency.ts` can time them again on a quiet machine
  *          [--mobilenet FILE] [--resnet FILE]
  *          --json FILE, --strict, --max-load L: the load guard (bench/harness.ts); the record feeds
  *          `npm run figures -- shrink`
@@ -25,7 +27,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Model } from '../src/ir/graph.js';
-import { loadModel } from '../src/onnx/file.js';
+import { loadModel, saveModel } from '../src/onnx/file.js';
 import { loadFashionMnist } from '../src/data/fashion-mnist.js';
 import { buildZooModel } from '../src/zoo/index.js';
 import { evaluate } from '../src/train/evaluate.js';
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
     'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, 'batch-norm': { type: 'boolean' }, items: { type: 'string' },
+    save: { type: 'string' },
     ...GUARD_OPTIONS,
   },
 });
@@ -78,6 +81,9 @@ interface Row {
   variant: string;
   wanted: number;
   speedup: number;
+  /** The paired 95% interval of `speedup` and the rounds it took (measureSpeedup's time budget). */
+  interval: [number, number];
+  rounds: number;
   other: number;
   before: number;
   after: number;
@@ -120,11 +126,17 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
       `  [${name} ${target} ${variant}] epoch ${h.epoch}: loss ${h.loss.toFixed(4)}, lr ${h.lr.toExponential(2)}, ` +
       `test top-1 ${h.eval ? `${(100 * h.eval.top1).toFixed(2)}%` : 'n/a'}, ${h.imagesPerSecond.toFixed(0)} img/s\n`),
   });
+  if (values.save) {
+    fs.mkdirSync(values.save, { recursive: true });
+    const stem = path.join(values.save, `${name}-${target}${skipBlocks ? '-skip' : ''}`);
+    saveModel(r.model, `${stem}.onnx`);
+    saveModel(r.planned.folded, `${stem}.teacher.onnx`);
+  }
   const other: Backend = target === 'node' ? 'wasm' : 'node';
   const o = await measureSpeedup(r.planned.folded, r.model, { backend: other, runs });
   const merges = r.planned.plan.items.filter((i) => i.kind !== 'keep');
   rows.push({
-    model: name, target, variant, wanted, speedup: r.latency.speedup, other: o.speedup, before: r.accuracy?.before ?? NaN,
+    model: name, target, variant, wanted, speedup: r.latency.speedup, interval: r.latency.interval, rounds: r.latency.rounds, other: o.speedup, before: r.accuracy?.before ?? NaN,
     after: r.accuracy?.after ?? NaN, linearized: r.accuracy?.linearized ?? NaN, merges: merges.length, seconds: (performance.now() - t0) / 1000,
   });
   plans.push({ model: name, target, variant, given: planned !== undefined, items: merges.map((i) => i.label), removed: merges.flatMap((i) => i.removed.map((a) => a.name)) });
@@ -143,9 +155,10 @@ if (parts.has('resnet')) {
 }
 if (rows.length > 0) {
   process.stdout.write(`\n${formatTable(
-    ['model', 'target', 'blocks', 'wanted', 'speed-up on target', 'on the other', 'top-1 teacher', 'linearized, untrained', 'after retraining', 'change', 'items', 'time'],
+    ['model', 'target', 'blocks', 'wanted', 'speed-up on target [95%], rounds', 'on the other', 'top-1 teacher', 'linearized, untrained', 'after retraining', 'change', 'items', 'time'],
     rows.map((r) => [
-      r.model, r.target, r.variant, `${r.wanted.toFixed(2)}x`, `${r.speedup.toFixed(2)}x`, `${r.other.toFixed(2)}x`,
+      r.model, r.target, r.variant, `${r.wanted.toFixed(2)}x`,
+      `${r.speedup.toFixed(2)}x [${r.interval[0].toFixed(2)}-${r.interval[1].toFixed(2)}], ${r.rounds}`, `${r.other.toFixed(2)}x`,
       `${(100 * r.before).toFixed(2)}%`, `${(100 * r.linearized).toFixed(2)}%`, `${(100 * r.after).toFixed(2)}%`,
       `${(100 * (r.after - r.before)).toFixed(2)} pt`, r.merges, `${r.seconds.toFixed(0)} s`,
     ]),

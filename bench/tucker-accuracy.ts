@@ -7,11 +7,13 @@
  * Decomposition keeps every layer the rank rule decomposes (measure off by default): the accuracy of
  * the full compression, whatever a backend would keep; --measure applies the per-layer latency filter.
  *
- * usage: npx tsx bench/tucker-accuracy.ts [--ranks vbmf|energy:F] [--epochs N] [--merge-epochs N]
+ * usage: npx tsx bench/tucker-accuracy.ts [--ranks vbmf|energy:F|fraction:F] [--epochs N] [--merge-epochs N]
  *          [--limit N] [--test-limit N] [--models tucker,merge,merge-tucker] [--merged FILE] [--out DIR]
  *          (--out, default $TMPDIR/rebirth-tucker-accuracy, receives tucker.onnx, merged.onnx (+ .targets.json,
  *          for --merged) and merge-tucker.onnx)
  *          [--measure] [--threads N]
+ *          fraction:F keeps F of every conv's channels in both modes, rounded to multiples of 8: the rule the
+ *          planner's Tucker family proposes (1/2 and 1/4 per block), here on every layer at once
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,6 +27,7 @@ import { evaluate } from '../src/train/evaluate.js';
 import { mergeAndRetrain } from '../src/pipeline/merge-retrain.js';
 import { tuckerAndRetrain, type TuckerRetrainResult } from '../src/pipeline/tucker-retrain.js';
 import type { TuckerRankRule } from '../src/decompose/tucker.js';
+import { fractionRanks } from '../src/decompose/ranks.js';
 import { inspectModel } from '../src/inspect/inspect.js';
 
 const { values } = parseArgs({
@@ -43,7 +46,12 @@ const { values } = parseArgs({
   },
 });
 
-const rule: TuckerRankRule = values.ranks === 'vbmf' ? 'vbmf' : { energy: Number(values.ranks.replace(/^energy:/, '')) };
+// Fraction ranks depend on the model's channel counts, so the rule is resolved per decomposed model.
+const rule = (m: Model): TuckerRankRule => {
+  if (values.ranks === 'vbmf') return 'vbmf';
+  if (values.ranks.startsWith('fraction:')) return fractionRanks(m, Number(values.ranks.slice('fraction:'.length)), 8);
+  return { energy: Number(values.ranks.replace(/^energy:/, '')) };
+};
 const epochs = Number(values.epochs);
 const threads = Number(values.threads);
 const limit = Number(values.limit);
@@ -76,10 +84,10 @@ const decomposedNote = (r: TuckerRetrainResult): string => {
 
 const teacherTop1 = (await evaluate(teacher, test, { threads })).top1;
 rows.push({ model: 'original', top1: teacherTop1, ...size(teacher), note: values.teacher });
-const common = { ranks: rule, retrain: 'distill' as const, measure: values.measure, train, test, epochs, threads, progress: true };
+const common = { retrain: 'distill' as const, measure: values.measure, train, test, epochs, threads, progress: true };
 
 if (which.has('tucker')) {
-  const r = await tuckerAndRetrain(teacher, common);
+  const r = await tuckerAndRetrain(teacher, { ...common, ranks: rule(teacher) });
   saveModel(r.model, path.join(values.out, 'tucker.onnx'));
   rows.push({ model: 'Tucker', decomposedTop1: r.accuracy?.decomposed, top1: r.accuracy?.after ?? NaN, ...size(r.model), note: decomposedNote(r) });
   printRanks('Tucker', r);
@@ -102,7 +110,7 @@ if (values.merged) {
 }
 
 if (which.has('merge-tucker') && merged) {
-  const r = await tuckerAndRetrain(merged.model, { ...common, teacher, targets: merged.targets });
+  const r = await tuckerAndRetrain(merged.model, { ...common, ranks: rule(merged.model), teacher, targets: merged.targets });
   saveModel(r.model, path.join(values.out, 'merge-tucker.onnx'));
   rows.push({ model: 'Merge+Tucker', decomposedTop1: r.accuracy?.decomposed, top1: r.accuracy?.after ?? NaN, ...size(r.model), note: `${decomposedNote(r)}; ${r.targets.length} distillation targets` });
   printRanks('Merge+Tucker', r);

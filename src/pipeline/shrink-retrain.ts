@@ -23,7 +23,7 @@ import type { EpochStats } from '../train/trainer.js';
 import { RebirthError } from '../errors.js';
 import { linearize, mergeGroups } from '../shrink/apply.js';
 import { foldBatchNorms, withBatchNorms, type Normalized } from '../shrink/normalize.js';
-import { measureSpeedup } from '../shrink/latency.js';
+import { measureSpeedup, type Speedup } from '../shrink/latency.js';
 import { calibrationFromData, planShrink, type ShrinkPlanOptions, type ShrinkPlanResult } from '../shrink/shrink.js';
 import type { Activation } from '../shrink/structure.js';
 
@@ -75,7 +75,7 @@ export interface ShrinkRetrainResult {
   accuracy?: { before: number; linearized: number; after: number };
   history: EpochStats[];
   diverged?: string;
-  latency: { beforeMs: number; afterMs: number; speedup: number };
+  latency: Speedup;
 }
 
 /**
@@ -188,6 +188,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
   }
   const latency = await measureSpeedup(planned.folded, merged, {
     backend: planned.target, ...(options.clock ? { clock: options.clock } : {}), runs: Math.max(40, options.runs ?? 20),
+    ...(options.measureSeconds !== undefined ? { minSeconds: options.measureSeconds } : {}),
   });
   return {
     planned, model: merged, linearized, verification, history, latency,

@@ -34,6 +34,8 @@ export interface ShrinkPlanOptions extends CandidateOptions {
   /** Timed rounds per model in the latency table (default 20). */
   runs?: number;
   warmupMs?: number;
+  /** Time each whole-network speed-up takes at least (measureSpeedup's minSeconds, default 2). */
+  measureSeconds?: number;
   clock?: Clock;
   threads?: number;
   resolution?: number;
@@ -164,7 +166,9 @@ export async function planShrink(model: Model, options: ShrinkPlanOptions & { pr
     });
     if (rounds.some((r) => samePlan(r.plan, plan))) break;
     const { merged } = buildShrunk({ folded, structure, plan, padding });
-    const measured = (await measureSpeedup(folded, merged, { ...timing, runs: Math.max(40, options.runs ?? 20) })).speedup;
+    const measured = (await measureSpeedup(folded, merged, {
+      ...timing, runs: Math.max(40, options.runs ?? 20), ...(options.measureSeconds !== undefined ? { minSeconds: options.measureSeconds } : {}),
+    })).speedup;
     rounds.push({ plan, budgetMs: budget, measuredSpeedup: measured });
     log(`plan ${k + 1}: budget ${budget.toFixed(3)} ms on the items' scale, predicted ${(plan.baselineMs / plan.predictedMs).toFixed(2)}x, measured ${measured.toFixed(2)}x, importance ${plan.importance.toFixed(4)}`);
     if (!plan.met || (measured >= wanted && measured <= wanted * (1 + (options.tolerance ?? 0.08)))) break;

@@ -100,7 +100,7 @@ export const shrinkCommand: Command = {
     }
     if (result.diverged) lines.push(`warning: retraining diverged (${result.diverged})`);
     const l = result.latency;
-    lines.push(`latency ${p.target} (1 thread, ${p.table.clock} clock): ${l.beforeMs.toFixed(3)} ms -> ${l.afterMs.toFixed(3)} ms (${l.speedup.toFixed(2)}x paired; wanted ${p.speedup.toFixed(2)}x)`);
+    lines.push(`latency ${p.target} (1 thread, ${p.table.clock} clock): ${l.beforeMs.toFixed(3)} ms -> ${l.afterMs.toFixed(3)} ms (${l.speedup.toFixed(2)}x paired, 95% ${l.interval[0].toFixed(2)}-${l.interval[1].toFixed(2)} over ${l.rounds} rounds; wanted ${p.speedup.toFixed(2)}x)`);
     lines.push(`wrote ${out}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   },
