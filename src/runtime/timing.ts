@@ -16,8 +16,15 @@ export interface LatencyOptions {
   /** Untimed rounds. Default 3, and at least `warmupMs` (default 300) of them: wasm tier-up, src/runtime/warmup.ts. */
   warmup?: number;
   warmupMs?: number;
-  /** Timed runs per model. Default 20. */
+  /** Timed runs per model. Default 20; with `minSeconds`, the minimum. */
   runs?: number;
+  /**
+   * Keep timing rounds until this much time has gone into them, up to `maxRounds` (default 5000): a
+   * 0.2 ms network gets thousands of rounds from the budget a large one spends on `runs`, so the paired
+   * interval narrows where the ratio needs it (docs/shrink.md, "Timing a small network"). Default 0.
+   */
+  minSeconds?: number;
+  maxRounds?: number;
   /** Inputs; default seeded uniform [-1, 1) floats with a symbolic batch of 1. */
   feeds?: Record<string, HostTensor>;
 }
@@ -161,7 +168,19 @@ export function latencyStats(wall: number[], cpu: number[]): LatencyStats {
 export async function timeModels(models: Readonly<Record<string, Uint8Array>>, options: LatencyOptions = {}): Promise<Record<string, LatencyStats>> {
   const timer = await InterleavedTimer.open(models, options);
   try {
-    await timer.rounds(options.runs ?? 20);
+    const minRounds = options.runs ?? 20;
+    const maxRounds = Math.max(minRounds, options.maxRounds ?? 5000);
+    const budgetMs = 1000 * (options.minSeconds ?? 0);
+    const t0 = performance.now();
+    await timer.rounds(minRounds);
+    for (let done = minRounds; ;) {
+      const spent = performance.now() - t0;
+      if (spent >= budgetMs || done >= maxRounds) break;
+      // Fill the rest of the budget at the pace so far, at most doubling the rounds each time.
+      const more = Math.min(maxRounds - done, done, Math.max(1, Math.ceil(((budgetMs - spent) * done) / Math.max(spent, 1e-3))));
+      await timer.rounds(more);
+      done += more;
+    }
     return timer.stats();
   } finally {
     await timer.release();

@@ -15,7 +15,7 @@ import type { Graph, Model, Node } from '../ir/graph.js';
 import { GraphBuilder, modelOf } from '../ir/builder.js';
 import { NameGen } from '../ir/topology.js';
 import { encodeModel } from '../onnx/encode.js';
-import { InterleavedTimer, pairedGain, timeModels, type Clock, type LatencyStats } from '../runtime/timing.js';
+import { pairedGain, timeModels, type Clock, type LatencyStats } from '../runtime/timing.js';
 import { pairedInterval } from '../runtime/decide.js';
 import { RebirthError } from '../errors.js';
 import type { Backend } from '../runtime/session.js';
@@ -213,15 +213,13 @@ export async function measureModels(models: Readonly<Record<string, Model>>, opt
 
 export interface SpeedupOptions extends LatencyTableOptions {
   /**
-   * Keep timing rounds until this much time has gone into them (default 2 s), up to `maxRounds`:
-   * `runs` rounds are the minimum. A small network (mobilenetv2-mini: 0.2 ms a run on node) gets
-   * thousands of rounds from the same budget a large one spends on `runs`. With 40 rounds the paired
-   * interval of that network's speed-up was about +-3% wide, and five runs of one plan measured
-   * 1.33-1.47x; with 2,000 rounds two runs measured 1.40x [1.39-1.42] and 1.39x [1.38-1.41]
-   * (docs/shrink.md, "Timing a small network").
+   * Time for at least this long (timeModels' minSeconds, default 2 s), `runs` rounds (default 40) at
+   * least, `maxRounds` (default 5000) at most. With 40 rounds the paired interval of mobilenetv2-mini's
+   * speed-up (0.2 ms a run on node) was about +-3% wide, and five runs of one plan measured 1.33-1.47x;
+   * with 2,000 rounds two runs measured 1.40x [1.39-1.42] and 1.39x [1.38-1.41] (docs/shrink.md,
+   * "Timing a small network").
    */
   minSeconds?: number;
-  /** Upper bound on the rounds (default 5000). */
   maxRounds?: number;
 }
 
@@ -240,31 +238,16 @@ export interface Speedup {
  */
 export async function measureSpeedup(before: Model, after: Model, options: SpeedupOptions = {}): Promise<Speedup> {
   const clock = options.clock ?? 'cpu';
-  const minRounds = options.runs ?? 40;
-  const maxRounds = Math.max(minRounds, options.maxRounds ?? 5000);
-  const budgetMs = 1000 * (options.minSeconds ?? 2);
-  const timer = await InterleavedTimer.open({ before: encodeModel(before), after: encodeModel(after) }, {
-    backend: options.backend ?? 'node', threads: 1, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
+  const stats = await timeModels({ before: encodeModel(before), after: encodeModel(after) }, {
+    backend: options.backend ?? 'node', threads: 1, runs: options.runs ?? 40, minSeconds: options.minSeconds ?? 2,
+    ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}), ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
   });
-  try {
-    const t0 = performance.now();
-    await timer.rounds(minRounds);
-    let done = minRounds;
-    for (;;) {
-      const spent = performance.now() - t0;
-      if (spent >= budgetMs || done >= maxRounds) break;
-      // Fill the rest of the budget at the pace so far, at most doubling the rounds each time.
-      const more = Math.min(maxRounds - done, done, Math.max(1, Math.ceil(((budgetMs - spent) * done) / Math.max(spent, 1e-3))));
-      await timer.rounds(more);
-      done += more;
-    }
-    const stats = timer.stats();
-    const a = stats.before;
-    const b = stats.after;
-    if (!a || !b) throw new RebirthError('timing returned no result for the two models');
-    const [ra, rb] = clock === 'cpu' ? [a.cpuRuns, b.cpuRuns] : [a.runs, b.runs];
-    return { speedup: pairedGain(a, b, clock), interval: pairedInterval(ra, rb, { confidence: 0.95 }).interval, beforeMs: pick(a, clock), afterMs: pick(b, clock), rounds: done };
-  } finally {
-    await timer.release();
-  }
+  const a = stats.before;
+  const b = stats.after;
+  if (!a || !b) throw new RebirthError('timing returned no result for the two models');
+  const [ra, rb] = clock === 'cpu' ? [a.cpuRuns, b.cpuRuns] : [a.runs, b.runs];
+  return {
+    speedup: pairedGain(a, b, clock), interval: pairedInterval(ra, rb, { confidence: 0.95 }).interval,
+    beforeMs: pick(a, clock), afterMs: pick(b, clock), rounds: a.runs.length,
+  };
 }
