@@ -23,7 +23,7 @@ import { encodeModel } from '../src/onnx/encode.js';
 import { decideFaster } from '../src/runtime/decide.js';
 import { quantile } from '../src/util/stats.js';
 import { Session, type Backend } from '../src/runtime/session.js';
-import { randomFeeds } from '../src/runtime/timing.js';
+import { randomFeeds } from '../src/runtime/feeds.js';
 import { formatTable } from '../src/util/format.js';
 import { Bench, GUARD_OPTIONS, loadAverage } from './harness.js';
 

@@ -5,9 +5,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RebirthError } from '../errors.js';
-import { Session, type Backend, type HostTensor, type OptLevel, type TensorInfo } from './session.js';
+import { Session, type Backend, type HostTensor, type OptLevel } from './session.js';
 import { quantile } from '../util/stats.js';
 import { warmUp } from './warmup.js';
+import { randomFeeds } from './feeds.js';
 
 export interface LatencyOptions {
   backend?: Backend;
@@ -223,22 +224,3 @@ export function chooseClock(times: RoundTimes, threads: number, tolerance = 0.1)
   return wallOverCpu(wall, cpu) > 1 + tolerance ? 'cpu' : 'wall';
 }
 
-/** Seeded uniform [-1, 1) float inputs from session metadata, a symbolic leading (batch) dim of 1. */
-export function randomFeeds(inputs: readonly TensorInfo[]): Record<string, HostTensor> {
-  let state = 12345;
-  const next = (): number => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return state / 4294967296;
-  };
-  const feeds: Record<string, HostTensor> = {};
-  for (const input of inputs) {
-    if (input.type !== 'float32') throw new RebirthError(`input '${input.name}' has type ${input.type}; pass feeds to time this model`);
-    const dims = input.dims.map((d, i) => {
-      if (typeof d === 'number') return d;
-      if (i === 0) return 1;
-      throw new RebirthError(`input '${input.name}' dim ${i} is symbolic ('${d}'); pass feeds to time this model`);
-    });
-    feeds[input.name] = { type: 'float32', dims, data: Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => next() * 2 - 1) };
-  }
-  return feeds;
-}

@@ -10,7 +10,7 @@ import type * as OrtWeb from 'onnxruntime-web';
 import { errorMessage, firstLine } from '../../errors.js';
 import { isElementType, typedArray } from '../../ir/dtypes.js';
 import { kernelStats, type RuntimeInfo } from '../kernels.js';
-import { randomFeeds } from '../profile.js';
+import { randomFeeds } from '../feeds.js';
 import { extractJsonArray, parseTrace } from '../trace.js';
 import { warmUp } from '../warmup.js';
 import type { HostTensor, OptLevel, TensorInfo } from '../backends.js';
