@@ -11,7 +11,9 @@
  * Prints images/s, the ratio with its 95% interval over steps, the load guard (bench/harness.ts), and
  * where rebirth's step time goes (ORT kernels by op type, feeding/copies, optimizer update in JS).
  *
- * usage: npx tsx bench/train-throughput.ts [--steps 30] [--batch 64] [--threads 2] [--skip-profile]
+ * usage: npx tsx bench/train-throughput.ts [--steps 30] [--batch 64] [--threads 2] [--replicas N] [--skip-profile]
+ *          --replicas N: split each batch over N worker-thread sessions (data parallel, src/train/step-runner.ts),
+ *          each with threads / N intra-op threads; default the trainer's default (1)
  *          [--openblas OPENBLAS_CORETYPE=Haswell,OPENBLAS_L2_SIZE=...]  (overrides for the first torch run)
  *          [--json FILE] [--strict] [--max-load L] [--max-spread S]
  */
@@ -21,7 +23,8 @@ import { execFileSync } from 'node:child_process';
 import { buildZooModel } from '../src/zoo/index.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { buildTrainingGraph } from '../src/autodiff/training-graph.js';
-import { Session, type HostTensor } from '../src/runtime/session.js';
+import type { HostTensor } from '../src/runtime/session.js';
+import { createStepRunner } from '../src/train/step-runner.js';
 import { profileModel } from '../src/runtime/profile.js';
 import { Optimizer } from '../src/train/optimizers.js';
 import { floatParamNames, readParams } from '../src/train/params.js';
@@ -31,7 +34,7 @@ import { Bench, GUARD_OPTIONS } from './harness.js';
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '30' }, batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '2' },
+    steps: { type: 'string', default: '30' }, batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '2' }, replicas: { type: 'string', default: '1' },
     warmup: { type: 'string', default: '5' }, 'skip-profile': { type: 'boolean', default: false }, openblas: { type: 'string' }, ...GUARD_OPTIONS,
   },
 });
@@ -39,6 +42,7 @@ const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const B = Number(values.batch);
 const threads = Number(values.threads);
+const replicas = Number(values.replicas);
 const bench = Bench.start('train-throughput', values);
 
 const model = buildZooModel('googlenet-mini', { seed: 1 });
@@ -46,7 +50,13 @@ const trainable = floatParamNames(model);
 const params = readParams(model);
 const paramCount = trainable.reduce((a, n) => a + numel(model.graph.initializers.get(n)?.dims ?? []), 0);
 const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 });
-const session = await Session.create(encodeModel(tg.model), { threads });
+const session = await createStepRunner(encodeModel(tg.model), {
+  threads, replicas,
+  layout: {
+    shared: new Set([...tg.paramInputs, ...tg.stateInputs]), ...(tg.seedName ? { seedInput: tg.seedName } : {}),
+    means: [tg.lossOutput, ...Object.values(tg.gradOutputs), ...Object.values(tg.extraOutputs)], rows: [tg.logitsOutput],
+  },
+});
 const [, c = 1, h = 28, w = 28] = (model.graph.inputs[0]?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
 // The same inputs as the PyTorch peer: pixel (i mod 255) / 255, labels i mod 10.
 const x = new Float32Array(B * c * h * w).map((_, i) => (i % 255) / 255);
@@ -66,7 +76,7 @@ let optMs = 0;
 const stepsMs: number[] = [];
 for (let i = 0; i < warmup + steps; i++) {
   const t0 = performance.now();
-  const out = await session.run(feedsFor());
+  const out = await session.run(feedsFor(), B);
   const t1 = performance.now();
   const grads = new Map<string, Float32Array>();
   for (const [p, g] of Object.entries(tg.gradOutputs)) {
@@ -111,9 +121,9 @@ if (!values['skip-profile']) {
   kernels = [...byOp.entries()].sort((a, b) => b[1] - a[1]).map(([op, ms]) => ({ op, ms, share: ms / kernelMs }));
 }
 
-console.log(`googlenet-mini (${paramCount} parameters), batch ${B}, ${threads} threads, ${steps} timed steps after ${warmup}`);
+console.log(`googlenet-mini (${paramCount} parameters), batch ${B}, ${threads} threads${replicas > 1 ? ` over ${replicas} data-parallel replicas` : ''}, ${steps} timed steps after ${warmup}`);
 console.log(formatTable(['trainer', 'images/s', 'ms/step'], [
-  ['rebirth (ORT node, generated training graph)', rebirthIps.toFixed(0), ((runMs + optMs) / steps).toFixed(1)],
+  [`rebirth (ORT node, generated training graph${replicas > 1 ? `, ${replicas} replicas` : ''})`, rebirthIps.toFixed(0), ((runMs + optMs) / steps).toFixed(1)],
   ...torchRuns.map((t) => [`PyTorch ${t.torch} nn layers, ${t.config}`, t.imagesPerSecond.toFixed(0), t.msPerStep.toFixed(1)]),
 ]));
 console.log(`ratio rebirth / PyTorch (${faster.config}, the faster): ${ratio.ratio.toFixed(2)}x (95% interval ${ratio.interval[0].toFixed(2)}-${ratio.interval[1].toFixed(2)})`);
@@ -122,7 +132,7 @@ if (kernels.length > 0) {
   console.log(formatTable(['ORT kernel op', 'ms/step', 'share'], kernels.slice(0, 12).map((k) => [k.op, k.ms.toFixed(1), `${(100 * k.share).toFixed(1)}%`])));
 }
 bench.finish({
-  batch: B, threads, steps, warmup, params: paramCount,
+  batch: B, threads, replicas, steps, warmup, params: paramCount,
   rebirth: { imagesPerSecond: rebirthIps, msPerStep: (runMs + optMs) / steps, runMsPerStep: runMs / steps, optMsPerStep: optMs / steps, stepsMs },
   torch: torchRuns, fasterTorch: faster.config, ratio: ratio.ratio, interval: ratio.interval, kernels,
 });

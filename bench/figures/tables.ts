@@ -285,11 +285,17 @@ function renderTraining(records: ReadonlyArray<BenchRecord<unknown>>): string {
   const torch = list(r, 'torch');
   const faster = str(r, 'fasterTorch');
   return markdownTable(['trainer', 'images/s', 'ms/step'], [
-    ['rebirth (ORT node, generated training graph)', num(r, 'rebirth.imagesPerSecond').toFixed(0), num(r, 'rebirth.msPerStep').toFixed(1)],
+    [`rebirth (ORT node, generated training graph${replicaNote(r)})`, num(r, 'rebirth.imagesPerSecond').toFixed(0), num(r, 'rebirth.msPerStep').toFixed(1)],
     ...torch.map((t) => [`PyTorch ${str(t, 'torch')}, nn layers (\`bench/torch_train.py\`), ${str(t, 'config')}${str(t, 'config') === faster ? ' (the faster)' : ''}`,
       num(t, 'imagesPerSecond').toFixed(0), num(t, 'msPerStep').toFixed(1)]),
     [`**ratio rebirth / PyTorch (the faster) [95% interval]**`, `**${withInterval(num(r, 'ratio'), at(r, 'interval'))}**`, ''],
   ]);
+}
+
+/** Records before data-parallel training have no `replicas`: one session. */
+function replicaNote(r: unknown): string {
+  const k = at(r, 'replicas');
+  return typeof k === 'number' && k > 1 ? `, ${k} data-parallel replicas` : '';
 }
 
 function renderReadmeTraining(records: ReadonlyArray<BenchRecord<unknown>>): string {

@@ -6,7 +6,8 @@
  * owe an answer, so a pending decode does (an `await` on a worker's reply with nothing else referenced
  * would otherwise let Node exit mid-run).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startSiblingWorker } from '../util/worker.js';
 import * as os from 'node:os';
 import type { DecodeRequest, DecodeResponse } from './decode-worker.js';
 import type { ResolvedPreprocess, SampleDraw } from './preprocess.js';
@@ -67,7 +68,7 @@ export class DecodePool {
   }
 
   private spawn(index: number): Slot {
-    const worker = startWorker();
+    const worker = startSiblingWorker(import.meta.url, 'decode-worker');
     const slot: Slot = { worker, pending: new Map() };
     this.slots[index] = slot;
     worker.unref();
@@ -88,20 +89,6 @@ export class DecodePool {
   }
 }
 
-/**
- * The worker script: compiled JavaScript beside this file, or under tsx (running from src/) the .ts
- * file, loaded through tsx's loader registered inside the worker, since a worker does not inherit the
- * loader hooks of the thread that starts it.
- */
-function startWorker(): Worker {
-  if (import.meta.url.endsWith('.ts')) {
-    const api = import.meta.resolve('tsx/esm/api');
-    const url = new URL('./decode-worker.ts', import.meta.url).href;
-    const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
-    return new Worker(code, { eval: true });
-  }
-  return new Worker(new URL('./decode-worker.js', import.meta.url));
-}
 
 const shared = new Map<number, DecodePool>();
 

@@ -53,6 +53,8 @@ export interface FinetuneOptions {
   weights?: { labels?: number; kl?: number; blocks?: number };
   seed?: number;
   threads?: number;
+  /** Data-parallel replicas of the training step (TrainOptions.replicas). */
+  replicas?: TrainOptions['replicas'];
   checkpoint?: string;
   progress?: boolean;
   /**
@@ -131,6 +133,7 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
       schedule: { config: { kind: 'cosine', minFactor: 0.05 }, warmupSteps: options.warmupSteps ?? 0 },
       loss, seed: options.seed ?? 1, threads, progress: options.progress ?? true, stopOnDivergence: true,
       ...(options.trainable ? { trainable: options.trainable } : {}),
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
       ...(options.test ? { evalData: options.test } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       ...(batchFeeds ? { batchFeeds } : {}),

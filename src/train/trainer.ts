@@ -3,7 +3,8 @@ import type { Model } from '../ir/graph.js';
 import { batchCount, type AugmentOptions, type Batch } from '../data/dataset.js';
 import { dataOrigin, isLabeled, streamBatches, type Data } from '../data/source.js';
 import { encodeModel } from '../onnx/encode.js';
-import { Session, type HostTensor } from '../runtime/session.js';
+import type { HostTensor } from '../runtime/session.js';
+import { createStepRunner } from './step-runner.js';
 import { buildTrainingGraph, type LossSpec } from '../autodiff/training-graph.js';
 import { normalizeModelTrainingExport } from '../autodiff/training-export.js';
 import { Optimizer, type OptimizerConfig, type ParamGroup } from './optimizers.js';
@@ -50,7 +51,14 @@ export interface TrainOptions {
   lrMult?: ReadonlyMap<string, number>;
   augment?: AugmentOptions;
   seed: number;
+  /** Intra-op threads in all (default 2); with replicas, each replica gets threads / replicas. */
   threads?: number;
+  /**
+   * Data parallel: split each batch over this many worker threads, each running the training graph on
+   * its share (src/train/step-runner.ts). Default 1. Exact for models without training-mode
+   * BatchNormalization (which normalizes per share, as PyTorch's DDP does); needs a batch-mean loss.
+   */
+  replicas?: number;
   /** Checkpoint file written after every epoch; with `resume`, training continues from it. */
   checkpoint?: string;
   resume?: boolean;
@@ -119,7 +127,19 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
   if (labelsName && !isLabeled(data)) {
     throw new RebirthError(`${dataOrigin(data)} is unlabeled (no class folders): a label loss needs labels; distil from a teacher instead (--retrain distill)`);
   }
-  const session = await Session.create(encodeModel(tg.model), { backend: 'node', threads: options.threads ?? 2 });
+  const replicas = options.replicas ?? 1;
+  if (replicas > 1 && (Array.isArray(loss) ? loss : [loss]).some((l) => l.kind === 'scalar')) {
+    throw new RebirthError("data-parallel training (replicas > 1) needs batch-mean losses; a 'scalar' loss sums over whatever it is given: train with replicas 1");
+  }
+  const session = await createStepRunner(encodeModel(tg.model), {
+    threads: options.threads ?? 2, replicas,
+    layout: {
+      shared: new Set([...tg.paramInputs, ...tg.stateInputs]),
+      ...(tg.seedName ? { seedInput: tg.seedName } : {}),
+      means: [tg.lossOutput, ...Object.values(tg.gradOutputs), ...Object.values(tg.extraOutputs)],
+      rows: [tg.logitsOutput],
+    },
+  });
   const params = readParams(model);
   const groups = new Map<string, ParamGroup>();
   for (const name of trainable) {
@@ -189,7 +209,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
           if (!p) throw new RebirthError(`training graph input '${name}' is not a float initializer of the model`);
           feeds[name] = { type: 'float32', dims: tg.paramShapes[name] ?? model.graph.initializers.get(name)?.dims ?? [p.length], data: p };
         }
-        const out = await session.run(feeds);
+        const out = await session.run(feeds, batch.size);
         const lossValue = scalar(out[tg.lossOutput]?.data);
         if (!Number.isFinite(lossValue)) {
           const message = `loss became ${lossValue} at epoch ${epoch + 1}, step ${step + 1}` +
