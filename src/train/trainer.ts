@@ -55,10 +55,11 @@ export interface TrainOptions {
   threads?: number;
   /**
    * Data parallel: split each batch over this many worker threads, each running the training graph on
-   * its share (src/train/step-runner.ts). Default 1. Exact for models without training-mode
-   * BatchNormalization (which normalizes per share, as PyTorch's DDP does); needs a batch-mean loss.
+   * its share (src/train/step-runner.ts); 'auto' (default) uses one replica per thread where that is exact
+   * (see resolveReplicas). A number forces it, also with training-mode BatchNormalization, which then
+   * normalizes each share by its own statistics (as PyTorch's DDP does without SyncBatchNorm).
    */
-  replicas?: number;
+  replicas?: number | 'auto';
   /** Checkpoint file written after every epoch; with `resume`, training continues from it. */
   checkpoint?: string;
   resume?: boolean;
@@ -127,12 +128,13 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
   if (labelsName && !isLabeled(data)) {
     throw new RebirthError(`${dataOrigin(data)} is unlabeled (no class folders): a label loss needs labels; distil from a teacher instead (--retrain distill)`);
   }
-  const replicas = options.replicas ?? 1;
-  if (replicas > 1 && (Array.isArray(loss) ? loss : [loss]).some((l) => l.kind === 'scalar')) {
-    throw new RebirthError("data-parallel training (replicas > 1) needs batch-mean losses; a 'scalar' loss sums over whatever it is given: train with replicas 1");
-  }
+  const threads = options.threads ?? 2;
+  const losses = Array.isArray(loss) ? loss : [loss];
+  const replicas = resolveReplicas(options.replicas ?? DEFAULT_REPLICAS, {
+    threads, batchSize: options.batchSize, batchNormStats: tg.stateInputs.length > 0, scalarLoss: losses.some((l) => l.kind === 'scalar'),
+  });
   const session = await createStepRunner(encodeModel(tg.model), {
-    threads: options.threads ?? 2, replicas,
+    threads, replicas,
     layout: {
       shared: new Set([...tg.paramInputs, ...tg.stateInputs]),
       ...(tg.seedName ? { seedInput: tg.seedName } : {}),
@@ -283,6 +285,30 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
   }
   writeParams(model, best.size ? best : params);
   return { model, history, bestEpoch };
+}
+
+/** What the trainer does when `replicas` is not given. */
+export const DEFAULT_REPLICAS: number | 'auto' = 1;
+
+/**
+ * The replica count for a run. 'auto': one replica per thread when that gives the one-session step
+ * exactly (every loss a batch mean, no training-mode BatchNormalization, at least 2 examples per
+ * replica), else 1. A number is taken as given, except that a 'scalar' loss (summed over whatever it is
+ * given) cannot be split.
+ */
+export function resolveReplicas(
+  replicas: number | 'auto',
+  run: { threads: number; batchSize: number; batchNormStats: boolean; scalarLoss: boolean },
+): number {
+  if (replicas === 'auto') {
+    const exact = !run.batchNormStats && !run.scalarLoss;
+    return exact && run.threads >= 2 && run.batchSize >= 2 * run.threads ? run.threads : 1;
+  }
+  if (!Number.isInteger(replicas) || replicas < 1) throw new RebirthError(`replicas must be an integer >= 1 or 'auto', got ${replicas}: pass e.g. --replicas 2`);
+  if (replicas > 1 && run.scalarLoss) {
+    throw new RebirthError("data-parallel training (replicas > 1) needs batch-mean losses; a 'scalar' loss sums over whatever it is given: train with replicas 1");
+  }
+  return replicas;
 }
 
 function scalar(data: unknown): number {

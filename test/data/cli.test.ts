@@ -88,9 +88,9 @@ void describe('rebirth eval --data DIR', { skip }, () => {
 });
 
 void describe('--data plumbing of train and merge', { skip }, () => {
-  void test('train on an image folder records preprocessing and class names in the model', () => {
+  void test('train on an image folder (2 data-parallel replicas) records preprocessing and class names in the model', () => {
     const out = path.join(root, 'trained.onnx');
-    const r = rebirth('train', teacher, '--data', labeled, '--epochs', '1', '--batch', '32', '--lr', '0.001', '-o', out, '--json');
+    const r = rebirth('train', teacher, '--data', labeled, '--epochs', '1', '--batch', '32', '--lr', '0.001', '--replicas', '2', '-o', out, '--json');
     assert.equal(r.code, 0, r.stderr);
     const info = readDataInfo(loadModel(out));
     assert.equal(info.preprocess?.divide, 255);

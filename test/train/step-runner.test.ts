@@ -12,7 +12,7 @@ import type { Dataset } from '../../src/data/dataset.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { buildTrainingGraph, type TrainingGraph } from '../../src/autodiff/training-graph.js';
 import { createStepRunner, shardSizes, type StepLayout } from '../../src/train/step-runner.js';
-import { train, type TrainOptions } from '../../src/train/trainer.js';
+import { resolveReplicas, train, type TrainOptions } from '../../src/train/trainer.js';
 import type { HostTensor } from '../../src/runtime/session.js';
 import { Random } from '../../src/util/random.js';
 import { RebirthError } from '../../src/errors.js';
@@ -150,4 +150,17 @@ test('refusals: an input that is not per-example and not shared, replicas below 
     train(net(1), patches(32, 1), { epochs: 1, batchSize: 8, lr: 0.01, seed: 1, optimizer: { kind: 'sgd' }, schedule: { config: { kind: 'cosine' }, warmupSteps: 0 }, progress: false, replicas: 2, loss: { kind: 'scalar', output: 'logits' } }),
     (e: unknown) => e instanceof RebirthError && /needs batch-mean losses/.test(e.message),
   );
+});
+
+test("resolveReplicas: 'auto' splits only where the split step equals the one-session step; a number is taken as given", () => {
+  const run = { threads: 2, batchSize: 64, batchNormStats: false, scalarLoss: false };
+  assert.equal(resolveReplicas('auto', run), 2);
+  assert.equal(resolveReplicas('auto', { ...run, threads: 4 }), 4);
+  assert.equal(resolveReplicas('auto', { ...run, threads: 1 }), 1);
+  assert.equal(resolveReplicas('auto', { ...run, batchNormStats: true }), 1, 'training-mode BatchNorm would normalize per share');
+  assert.equal(resolveReplicas('auto', { ...run, scalarLoss: true }), 1);
+  assert.equal(resolveReplicas('auto', { ...run, batchSize: 3 }), 1, 'fewer than 2 examples per replica');
+  assert.equal(resolveReplicas(3, { ...run, batchNormStats: true }), 3);
+  assert.throws(() => resolveReplicas(2, { ...run, scalarLoss: true }), /needs batch-mean losses/);
+  assert.throws(() => resolveReplicas(1.5, run), /replicas must be an integer >= 1 or 'auto', got 1.5/);
 });

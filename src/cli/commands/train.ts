@@ -14,7 +14,7 @@ export const trainCommand: Command = {
   summary: 'train a model on Fashion-MNIST on ONNX Runtime (generated backward graph)',
   usage: 'rebirth train MODEL [--input-shape NAME=D1,D2,...] --data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N] --epochs N -o OUT [--lr 0.05] [--batch 64] [--optimizer sgd|adam|adamw] ' +
     '[--momentum 0.9] [--nesterov] [--weight-decay 5e-4] [--schedule cosine|constant|step:EPOCHS:GAMMA] [--warmup EPOCHS] ' +
-    '[--smoothing 0.1] [--augment] [--freeze-bn] [--seed N] [--threads N] [--replicas N] [--limit N] [--resume] [--json]',
+    '[--smoothing 0.1] [--augment] [--freeze-bn] [--seed N] [--threads N] [--replicas N|auto] [--limit N] [--resume] [--json]',
   options: {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
@@ -54,7 +54,7 @@ export const trainCommand: Command = {
       ...(optFlag(args, 'augment') ? { augment: { pad: 2, flip: true } } : {}),
       freezeBatchNorm: optFlag(args, 'freeze-bn'),
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }),
-      ...(args.values.replicas !== undefined ? { replicas: optInt(args, 'replicas', 1, { min: 1, max: 64 }) } : {}),
+      ...(args.values.replicas !== undefined ? { replicas: optString(args, 'replicas') === 'auto' ? 'auto' as const : optInt(args, 'replicas', 1, { min: 1, max: 64 }) } : {}),
       checkpoint: `${out}.ckpt`,
       resume: optFlag(args, 'resume'),
       evalData: test,
