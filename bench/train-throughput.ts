@@ -13,7 +13,7 @@
  *
  * usage: npx tsx bench/train-throughput.ts [--steps 30] [--batch 64] [--threads 2] [--replicas N] [--skip-profile]
  *          --replicas N: split each batch over N worker-thread sessions (data parallel, src/train/step-runner.ts),
- *          each with threads / N intra-op threads; default the trainer's default (1)
+ *          each with threads / N intra-op threads, or auto; default: what the trainer does by default
  *          [--openblas OPENBLAS_CORETYPE=Haswell,OPENBLAS_L2_SIZE=...]  (overrides for the first torch run)
  *          [--json FILE] [--strict] [--max-load L] [--max-spread S]
  */
@@ -25,6 +25,7 @@ import { encodeModel } from '../src/onnx/encode.js';
 import { buildTrainingGraph } from '../src/autodiff/training-graph.js';
 import type { HostTensor } from '../src/runtime/session.js';
 import { createStepRunner } from '../src/train/step-runner.js';
+import { DEFAULT_REPLICAS, resolveReplicas } from '../src/train/trainer.js';
 import { profileModel } from '../src/runtime/profile.js';
 import { Optimizer } from '../src/train/optimizers.js';
 import { floatParamNames, readParams } from '../src/train/params.js';
@@ -34,7 +35,7 @@ import { Bench, GUARD_OPTIONS } from './harness.js';
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '30' }, batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '2' }, replicas: { type: 'string', default: '1' },
+    steps: { type: 'string', default: '30' }, batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '2' }, replicas: { type: 'string' },
     warmup: { type: 'string', default: '5' }, 'skip-profile': { type: 'boolean', default: false }, openblas: { type: 'string' }, ...GUARD_OPTIONS,
   },
 });
@@ -42,7 +43,6 @@ const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const B = Number(values.batch);
 const threads = Number(values.threads);
-const replicas = Number(values.replicas);
 const bench = Bench.start('train-throughput', values);
 
 const model = buildZooModel('googlenet-mini', { seed: 1 });
@@ -50,6 +50,10 @@ const trainable = floatParamNames(model);
 const params = readParams(model);
 const paramCount = trainable.reduce((a, n) => a + numel(model.graph.initializers.get(n)?.dims ?? []), 0);
 const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 });
+// The trainer's own choice unless --replicas says otherwise, so the figure is what `rebirth train` does.
+const replicas = resolveReplicas(values.replicas === undefined ? DEFAULT_REPLICAS : values.replicas === 'auto' ? 'auto' : Number(values.replicas), {
+  threads, batchSize: B, batchNormStats: tg.stateInputs.length > 0, scalarLoss: false,
+});
 const session = await createStepRunner(encodeModel(tg.model), {
   threads, replicas,
   layout: {

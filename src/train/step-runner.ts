@@ -126,7 +126,7 @@ class ReplicaRunner implements StepRunner {
       if (!p || p.id !== res.id) return;
       replica.pending = undefined;
       if (res.ok) p.resolve(res.outputs);
-      else p.reject(new RebirthError(`data-parallel training, replica ${k + 1}: ${res.message}`));
+      else p.reject(new RebirthError(`data-parallel training, replica ${k + 1} (its share of the batch): ${res.message}; with --replicas 1 the whole batch runs in one session`));
     });
     replica.worker.on('error', (e) => fail(e.message.split('\n')[0] ?? 'error'));
     replica.worker.on('exit', (code) => fail(`exit code ${code}`));
