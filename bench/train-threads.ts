@@ -1,9 +1,11 @@
 /**
- * googlenet-mini's training step (batch 64) on onnxruntime-node under three intra-op thread settings, in
- * one process, interleaved: 2 threads with ORT's default spinning, 2 threads without spinning
- * (session.intra_op.allow_spinning = 0), and 1 thread. Prints wall and process CPU ms per step, images/s
- * and the ratio to the default, with the load average before and after. Uses onnxruntime-node directly
- * because src/runtime/session.ts has no spinning option.
+ * googlenet-mini's training step (batch 64) on onnxruntime-node under four thread settings, in one
+ * process, interleaved: 2 threads with ORT's default spinning, 2 threads without spinning
+ * (session.intra_op.allow_spinning = 0), 1 thread, and 2 data-parallel replicas of 1 thread each (worker
+ * threads, half the batch each, outputs combined: src/train/step-runner.ts). Prints wall and process CPU
+ * ms per step (all threads, workers included), images/s and the ratio to the default, with the load
+ * average before and after. Uses onnxruntime-node directly for the first three because
+ * src/runtime/session.ts has no spinning option.
  * usage: npx tsx bench/train-threads.ts [--rounds 8] [--steps 3] [--batch 64]
  */
 import { parseArgs } from 'node:util';
@@ -15,6 +17,8 @@ import { buildTrainingGraph } from '../src/autodiff/training-graph.js';
 import { floatParamNames, readParams } from '../src/train/params.js';
 import { quantile } from '../src/util/stats.js';
 import { formatTable } from '../src/util/format.js';
+import { createStepRunner } from '../src/train/step-runner.js';
+import type { HostTensor } from '../src/runtime/session.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' } } });
 const rounds = Number(values.rounds ?? 8);
@@ -42,12 +46,26 @@ const configs: { name: string; options: ort.InferenceSession.SessionOptions }[] 
   { name: '2 threads, no spinning', options: { intraOpNumThreads: 2, extra: { session: { intra_op: { allow_spinning: '0' } } } } },
   { name: '1 thread', options: { intraOpNumThreads: 1 } },
 ];
-const sessions = await Promise.all(configs.map((c) => ort.InferenceSession.create(bytes, {
+const ortSessions = await Promise.all(configs.map((c) => ort.InferenceSession.create(bytes, {
   ...c.options, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', logSeverityLevel: 3,
 })));
+const hostFeeds: Record<string, HostTensor> = {};
+for (const [k, t] of Object.entries(feeds)) hostFeeds[k] = { type: t.type, dims: [...t.dims], data: t.data } as HostTensor;
+const replicas = await createStepRunner(bytes, {
+  threads: 2, replicas: 2,
+  layout: {
+    shared: new Set([...tg.paramInputs, ...tg.stateInputs]), ...(tg.seedName ? { seedInput: tg.seedName } : {}),
+    means: [tg.lossOutput, ...Object.values(tg.gradOutputs), ...Object.values(tg.extraOutputs)], rows: [tg.logitsOutput],
+  },
+});
+configs.push({ name: '2 data-parallel replicas x 1 thread', options: {} });
+const sessions: Array<{ run: () => Promise<unknown>; release: () => Promise<void> }> = [
+  ...ortSessions.map((s) => ({ run: () => s.run(feeds), release: () => s.release() })),
+  { run: () => replicas.run(hostFeeds, B), release: () => replicas.release() },
+];
 const wall: number[][] = configs.map(() => []);
 const cpu: number[][] = configs.map(() => []);
-for (const s of sessions) for (let i = 0; i < 2; i++) await s.run(feeds);
+for (const s of sessions) for (let i = 0; i < 2; i++) await s.run();
 for (let r = 0; r < rounds; r++) {
   // Alternate the order so no setting always runs right after another.
   const order = r % 2 === 0 ? [...sessions.keys()] : [...sessions.keys()].reverse();
@@ -55,7 +73,7 @@ for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < steps; k++) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      await (sessions[i] as ort.InferenceSession).run(feeds);
+      await sessions[i]?.run();
       wall[i]?.push(performance.now() - t0);
       const c = process.cpuUsage(c0);
       cpu[i]?.push((c.user + c.system) / 1000);
