@@ -288,7 +288,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
 }
 
 /** What the trainer does when `replicas` is not given. */
-export const DEFAULT_REPLICAS: number | 'auto' = 1;
+export const DEFAULT_REPLICAS: number | 'auto' = 'auto';
 
 /**
  * The replica count for a run. 'auto': one replica per thread when that gives the one-session step
