@@ -294,8 +294,8 @@ function renderTraining(records: ReadonlyArray<BenchRecord<unknown>>): string {
 
 /** Records before data-parallel training have no `replicas`: one session. */
 function replicaNote(r: unknown): string {
-  const k = at(r, 'replicas');
-  return typeof k === 'number' && k > 1 ? `, ${k} data-parallel replicas` : '';
+  const k = numOr(r, 'replicas', 1);
+  return k > 1 ? `, ${k} data-parallel replicas` : '';
 }
 
 function renderReadmeTraining(records: ReadonlyArray<BenchRecord<unknown>>): string {
