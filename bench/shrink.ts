@@ -13,7 +13,7 @@
  * Ratios are against the folded teacher measured in the same session set; the load average is printed
  * before and after, since a loaded machine (other jobs on the 2 cores) moves every absolute figure.
  * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--targets node,wasm (mobilenet's)] [--epochs 4] [--limit N] [--test-limit N]
- *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--batch-norm]
+ *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--batch-norm] [--seed 1]
  *          [--items ID,... (mobilenet's plan given, not timed: e.g. 0:3-5,0:6-6,0:7-9)]
  *          [--runs 20] [--threads 2] [--quick] [--json FILE] [--save DIR]
  *          --save DIR: write each retrained network and its folded teacher (MODEL-TARGET.onnx,
@@ -43,7 +43,7 @@ const { values } = parseArgs({
     parts: { type: 'string' }, targets: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
-    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, 'batch-norm': { type: 'boolean' }, items: { type: 'string' },
+    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, seed: { type: 'string' }, 'batch-norm': { type: 'boolean' }, items: { type: 'string' },
     save: { type: 'string' },
     ...GUARD_OPTIONS,
   },
@@ -63,6 +63,8 @@ const threads = Number(values.threads ?? 2);
 // Retraining recipe: shrinkAndRetrain's defaults unless given.
 const lr = values.lr !== undefined ? Number(values.lr) : undefined;
 const anneal = values.anneal !== undefined ? Number(values.anneal) : undefined;
+// Batch order and augmentation seed of the retraining (shrinkAndRetrain's default 1): a second seed shows the run-to-run spread.
+const seed = values.seed !== undefined ? Number(values.seed) : undefined;
 const batchNorm = values['batch-norm'] ?? false;
 const itemIds = values.items?.split(',');
 const resnetVariants = new Set((values['resnet-variants'] ?? 'collapse,skip').split(','));
@@ -73,7 +75,7 @@ const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 
 process.stdout.write(`bench/shrink: ${os.cpus()[0]?.model.trim() ?? 'cpu'} x${os.cpus().length}, node ${process.version}; load average before: ${load()}\n`);
-process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, batch-norm ${batchNorm ? 'on' : 'off'}, plan ${itemIds ? `given (${itemIds.join(', ')})` : 'timed'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
+process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, seed ${seed ?? 1}, batch-norm ${batchNorm ? 'on' : 'off'}, plan ${itemIds ? `given (${itemIds.join(', ')})` : 'timed'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
 
 interface Row {
   model: string;
@@ -118,7 +120,7 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
   }
   const r = await shrinkAndRetrain(model, {
     retrain: 'distill', target, speedup: wanted, skipBlocks, train, test, epochs, runs, threads, progress: false,
-    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), batchNorm,
+    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), ...(seed !== undefined ? { seed } : {}), batchNorm,
     calibration, ...(planned ? { planned } : {}),
     log: (m) => process.stderr.write(`  [${name} ${target} ${variant}] ${m}\n`),
     // Per epoch as it ends, so a run shows its progress and whether more epochs would still help.
@@ -194,4 +196,4 @@ if (parts.has('teachers')) {
 }
 
 process.stdout.write(`\nload average after: ${load()}; ${elapsed()} in all\n`);
-bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, batchNorm, items: itemIds ?? null, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });
+bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, seed: seed ?? 1, batchNorm, items: itemIds ?? null, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });
