@@ -17,7 +17,7 @@ import { buildTrainingGraph } from '../src/autodiff/training-graph.js';
 import { floatParamNames, readParams } from '../src/train/params.js';
 import { quantile } from '../src/util/stats.js';
 import { formatTable } from '../src/util/format.js';
-import { createStepRunner } from '../src/train/step-runner.js';
+import { createStepRunner, stepLayout } from '../src/train/step-runner.js';
 import type { HostTensor } from '../src/runtime/session.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string' }, steps: { type: 'string' }, batch: { type: 'string' } } });
@@ -53,10 +53,7 @@ const hostFeeds: Record<string, HostTensor> = {};
 for (const [k, t] of Object.entries(feeds)) hostFeeds[k] = { type: t.type, dims: [...t.dims], data: t.data } as HostTensor;
 const replicas = await createStepRunner(bytes, {
   threads: 2, replicas: 2,
-  layout: {
-    shared: new Set([...tg.paramInputs, ...tg.stateInputs]), ...(tg.seedName ? { seedInput: tg.seedName } : {}),
-    means: [tg.lossOutput, ...Object.values(tg.gradOutputs), ...Object.values(tg.extraOutputs)], rows: [tg.logitsOutput],
-  },
+  layout: stepLayout(tg),
 });
 configs.push({ name: '2 data-parallel replicas x 1 thread', options: {} });
 const sessions: Array<{ run: () => Promise<unknown>; release: () => Promise<void> }> = [

@@ -24,7 +24,7 @@ import { buildZooModel } from '../src/zoo/index.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { buildTrainingGraph } from '../src/autodiff/training-graph.js';
 import type { HostTensor } from '../src/runtime/session.js';
-import { createStepRunner } from '../src/train/step-runner.js';
+import { createStepRunner, stepLayout } from '../src/train/step-runner.js';
 import { DEFAULT_REPLICAS, resolveReplicas } from '../src/train/trainer.js';
 import { profileModel } from '../src/runtime/profile.js';
 import { Optimizer } from '../src/train/optimizers.js';
@@ -56,10 +56,7 @@ const replicas = resolveReplicas(values.replicas === undefined ? DEFAULT_REPLICA
 });
 const session = await createStepRunner(encodeModel(tg.model), {
   threads, replicas,
-  layout: {
-    shared: new Set([...tg.paramInputs, ...tg.stateInputs]), ...(tg.seedName ? { seedInput: tg.seedName } : {}),
-    means: [tg.lossOutput, ...Object.values(tg.gradOutputs), ...Object.values(tg.extraOutputs)], rows: [tg.logitsOutput],
-  },
+  layout: stepLayout(tg),
 });
 const [, c = 1, h = 28, w = 28] = (model.graph.inputs[0]?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
 // The same inputs as the PyTorch peer: pixel (i mod 255) / 255, labels i mod 10.

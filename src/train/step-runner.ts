@@ -19,6 +19,7 @@ import type { Worker } from 'node:worker_threads';
 import { Session, type HostTensor } from '../runtime/session.js';
 import { RebirthError } from '../errors.js';
 import { startSiblingWorker } from '../util/worker.js';
+import type { TrainingGraph } from '../autodiff/training-graph.js';
 import type { ReplicaInit, ReplicaReady, ReplicaRequest, ReplicaResponse } from './step-worker.js';
 
 export interface StepRunner {
@@ -38,6 +39,19 @@ export interface StepLayout {
   means: readonly string[];
   /** Outputs with one row per example (logits): concatenated in batch order. */
   rows: readonly string[];
+}
+
+/**
+ * The layout of a training graph built by src/autodiff: parameters and running statistics shared; the
+ * loss, gradients and updated running statistics batch means; the logits one row per example.
+ */
+export function stepLayout(tg: TrainingGraph): StepLayout {
+  return {
+    shared: new Set([...tg.paramInputs, ...tg.stateInputs]),
+    ...(tg.seedName ? { seedInput: tg.seedName } : {}),
+    means: [tg.lossOutput, ...Object.values(tg.gradOutputs), ...Object.values(tg.extraOutputs)],
+    rows: [tg.logitsOutput],
+  };
 }
 
 export interface StepRunnerOptions {

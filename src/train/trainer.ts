@@ -4,7 +4,7 @@ import { batchCount, type AugmentOptions, type Batch } from '../data/dataset.js'
 import { dataOrigin, isLabeled, streamBatches, type Data } from '../data/source.js';
 import { encodeModel } from '../onnx/encode.js';
 import type { HostTensor } from '../runtime/session.js';
-import { createStepRunner } from './step-runner.js';
+import { createStepRunner, stepLayout } from './step-runner.js';
 import { buildTrainingGraph, type LossSpec } from '../autodiff/training-graph.js';
 import { normalizeModelTrainingExport } from '../autodiff/training-export.js';
 import { Optimizer, type OptimizerConfig, type ParamGroup } from './optimizers.js';
@@ -133,15 +133,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
   const replicas = resolveReplicas(options.replicas ?? DEFAULT_REPLICAS, {
     threads, batchSize: options.batchSize, batchNormStats: tg.stateInputs.length > 0, scalarLoss: losses.some((l) => l.kind === 'scalar'),
   });
-  const session = await createStepRunner(encodeModel(tg.model), {
-    threads, replicas,
-    layout: {
-      shared: new Set([...tg.paramInputs, ...tg.stateInputs]),
-      ...(tg.seedName ? { seedInput: tg.seedName } : {}),
-      means: [tg.lossOutput, ...Object.values(tg.gradOutputs), ...Object.values(tg.extraOutputs)],
-      rows: [tg.logitsOutput],
-    },
-  });
+  const runner = await createStepRunner(encodeModel(tg.model), { threads, replicas, layout: stepLayout(tg) });
   const params = readParams(model);
   const groups = new Map<string, ParamGroup>();
   for (const name of trainable) {
@@ -203,7 +195,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
         };
         if (labelsName) feeds[labelsName] = { type: 'int64', dims: [batch.size], data: BigInt64Array.from(batch.y, (v) => BigInt(v)) };
         if (options.batchFeeds) {
-          for (const [k, v] of Object.entries(await options.batchFeeds(batch.x, batch.size, batch))) if (session.inputNames.includes(k)) feeds[k] = v;
+          for (const [k, v] of Object.entries(await options.batchFeeds(batch.x, batch.size, batch))) if (runner.inputNames.includes(k)) feeds[k] = v;
         }
         if (tg.seedName) feeds[tg.seedName] = { type: 'int64', dims: [], data: BigInt64Array.of(BigInt(options.seed * 1_000_003 + step)) };
         for (const name of [...tg.paramInputs, ...tg.stateInputs]) {
@@ -211,7 +203,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
           if (!p) throw new RebirthError(`training graph input '${name}' is not a float initializer of the model`);
           feeds[name] = { type: 'float32', dims: tg.paramShapes[name] ?? model.graph.initializers.get(name)?.dims ?? [p.length], data: p };
         }
-        const out = await session.run(feeds, batch.size);
+        const out = await runner.run(feeds, batch.size);
         const lossValue = scalar(out[tg.lossOutput]?.data);
         if (!Number.isFinite(lossValue)) {
           const message = `loss became ${lossValue} at epoch ${epoch + 1}, step ${step + 1}` +
@@ -277,7 +269,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
       options.onEpoch?.(stats);
     }
   } finally {
-    await session.release();
+    await runner.release();
   }
   if (diverged) {
     writeParams(model, best.size ? best : (initial ?? params));
