@@ -11,11 +11,12 @@ import type { Model } from '../../src/ir/graph.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { buildTrainingGraph, type TrainingGraph } from '../../src/autodiff/training-graph.js';
-import { createStepRunner, shardSizes, type StepLayout } from '../../src/train/step-runner.js';
+import { createStepRunner, shardSizes, stepLayout } from '../../src/train/step-runner.js';
 import { resolveReplicas, train, type TrainOptions } from '../../src/train/trainer.js';
 import type { HostTensor } from '../../src/runtime/session.js';
 import { Random } from '../../src/util/random.js';
 import { RebirthError } from '../../src/errors.js';
+import { diagonalPatches } from './fixtures.js';
 
 /** Conv-ReLU-MaxPool-Conv-Gemm on 1x8x8: every example's loss depends on that example alone. */
 function net(seed: number): Model {
@@ -34,14 +35,6 @@ function net(seed: number): Model {
 }
 
 const PARAMS = ['c1_w', 'c1_b', 'c2_w', 'c2_b', 'fc_w', 'fc_b'];
-
-function layoutOf(tg: TrainingGraph): StepLayout {
-  return {
-    shared: new Set([...tg.paramInputs, ...tg.stateInputs]),
-    means: [tg.lossOutput, ...Object.values(tg.gradOutputs), ...Object.values(tg.extraOutputs)],
-    rows: [tg.logitsOutput],
-  };
-}
 
 function feedsOf(model: Model, tg: TrainingGraph, batch: number, seed: number): Record<string, HostTensor> {
   const rng = new Random(seed);
@@ -82,8 +75,8 @@ test('two replicas give the one-session step: the loss, every gradient and the l
   const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable: PARAMS });
   const bytes = encodeModel(tg.model);
   const feeds = feedsOf(model, tg, 5, 2);
-  const one = await createStepRunner(bytes, { threads: 1, layout: layoutOf(tg) });
-  const two = await createStepRunner(bytes, { threads: 2, replicas: 2, layout: layoutOf(tg) });
+  const one = await createStepRunner(bytes, { threads: 1, layout: stepLayout(tg) });
+  const two = await createStepRunner(bytes, { threads: 2, replicas: 2, layout: stepLayout(tg) });
   try {
     assert.deepEqual([...two.inputNames].sort(), [...one.inputNames].sort());
     const a = await one.run(feeds, 5);
@@ -101,17 +94,7 @@ test('two replicas give the one-session step: the loss, every gradient and the l
 
 /** Three classes of 8x8 images: a bright 3x3 patch at one of three places, plus noise. */
 function patches(count: number, seed: number): Dataset {
-  const rng = new Random(seed);
-  const images = new Float32Array(count * 64);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    const k = rng.nextInt(3);
-    labels[i] = k;
-    for (let p = 0; p < 64; p++) images[i * 64 + p] = 0.2 * rng.nextFloat();
-    const r0 = [0, 2, 5][k] as number;
-    for (let r = r0; r < r0 + 3; r++) for (let c = r0; c < r0 + 3; c++) images[i * 64 + r * 8 + c] = 1;
-  }
-  return { images, labels, count, shape: [1, 8, 8], classes: 3 };
+  return diagonalPatches(count, seed, { size: 8, patch: 3, starts: [0, 2, 5], noise: 0.2 });
 }
 
 test('train() with replicas 2 ends at the weights of replicas 1 (SGD momentum, 2 epochs)', async () => {
@@ -139,13 +122,13 @@ test('refusals: an input that is not per-example and not shared, replicas below 
   const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable: PARAMS });
   const bytes = encodeModel(tg.model);
   // Parameters left out of `shared` would be split by rows: c1_w has 4 rows for a batch of 5.
-  const wrong = await createStepRunner(bytes, { threads: 2, replicas: 2, layout: { ...layoutOf(tg), shared: new Set() } });
+  const wrong = await createStepRunner(bytes, { threads: 2, replicas: 2, layout: { ...stepLayout(tg), shared: new Set() } });
   try {
     await assert.rejects(wrong.run(feedsOf(model, tg, 5, 2), 5), (e: unknown) => e instanceof RebirthError && /input 'c1_w' has shape \[4,1,3,3\] for a batch of 5; train with replicas 1/.test(e.message));
   } finally {
     await wrong.release();
   }
-  await assert.rejects(createStepRunner(bytes, { replicas: 0, layout: layoutOf(tg) }), (e: unknown) => e instanceof RebirthError && /replicas must be an integer >= 1, got 0/.test(e.message));
+  await assert.rejects(createStepRunner(bytes, { replicas: 0, layout: stepLayout(tg) }), (e: unknown) => e instanceof RebirthError && /replicas must be an integer >= 1, got 0/.test(e.message));
   await assert.rejects(
     train(net(1), patches(32, 1), { epochs: 1, batchSize: 8, lr: 0.01, seed: 1, optimizer: { kind: 'sgd' }, schedule: { config: { kind: 'cosine' }, warmupSteps: 0 }, progress: false, replicas: 2, loss: { kind: 'scalar', output: 'logits' } }),
     (e: unknown) => e instanceof RebirthError && /needs batch-mean losses/.test(e.message),

@@ -13,6 +13,7 @@ import type { Model } from '../../src/ir/graph.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { train, type TrainOptions } from '../../src/train/trainer.js';
 import { Random } from '../../src/util/random.js';
+import { diagonalPatches } from './fixtures.js';
 import { RebirthError } from '../../src/errors.js';
 
 function tinyNet(seed: number): Model {
@@ -31,19 +32,9 @@ function tinyNet(seed: number): Model {
   return modelOf(b.graph);
 }
 
-/** Three classes: a bright blob in the top-left, the centre, or the bottom-right, plus noise. */
+/** Three classes: a bright 2x2 blob in the top-left, the centre, or the bottom-right of 6x6, plus noise. */
 function blobs(count: number, seed: number): Dataset {
-  const rng = new Random(seed);
-  const images = new Float32Array(count * 36);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    const k = rng.nextInt(3);
-    labels[i] = k;
-    for (let p = 0; p < 36; p++) images[i * 36 + p] = 0.1 * rng.nextFloat();
-    const r0 = [0, 2, 4][k] as number;
-    for (let r = r0; r < r0 + 2; r++) for (let c = r0; c < r0 + 2; c++) images[i * 36 + r * 6 + c] = 1;
-  }
-  return { images, labels, count, shape: [1, 6, 6], classes: 3 };
+  return diagonalPatches(count, seed, { size: 6, patch: 2, starts: [0, 2, 4], noise: 0.1 });
 }
 
 const base: TrainOptions = {
