@@ -27,26 +27,24 @@ export type ReplicaReady = { ok: true; inputNames: string[] } | { ok: false; mes
 const port = parentPort;
 if (port) {
   const init = workerData as ReplicaInit;
-  let session: Session | undefined;
   try {
-    session = await Session.create(init.model, { backend: 'node', threads: init.threads });
+    const session = await Session.create(init.model, { backend: 'node', threads: init.threads });
+    // Requests are answered in order: the runner sends one step at a time to each replica.
+    port.on('message', (req: ReplicaRequest) => {
+      void answer(session, req).then((res) => {
+        port.postMessage(res, res.ok ? transferable(res.outputs) : []);
+      });
+    });
     const ready: ReplicaReady = { ok: true, inputNames: [...session.inputNames] };
     port.postMessage(ready);
   } catch (e) {
+    // No session, no steps: the runner stops every replica when one cannot start.
     const ready: ReplicaReady = { ok: false, message: e instanceof Error ? e.message : String(e) };
     port.postMessage(ready);
   }
-  const live = session;
-  // Requests are answered in order: the runner sends one step at a time to each replica.
-  port.on('message', (req: ReplicaRequest) => {
-    void answer(live, req).then((res) => {
-      port.postMessage(res, res.ok ? transferable(res.outputs) : []);
-    });
-  });
 }
 
-async function answer(session: Session | undefined, req: ReplicaRequest): Promise<ReplicaResponse> {
-  if (!session) return { id: req.id, ok: false, message: 'the replica has no session' };
+async function answer(session: Session, req: ReplicaRequest): Promise<ReplicaResponse> {
   try {
     return { id: req.id, ok: true, outputs: await session.run(req.feeds, req.fetch) };
   } catch (e) {
