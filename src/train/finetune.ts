@@ -53,6 +53,8 @@ export interface FinetuneOptions {
   weights?: { labels?: number; kl?: number; blocks?: number };
   seed?: number;
   threads?: number;
+  /** Average the weights over the steps (TrainOptions.ema: the decay per step, e.g. 0.999). */
+  ema?: number;
   /** Data-parallel replicas of the training step (TrainOptions.replicas). */
   replicas?: TrainOptions['replicas'];
   checkpoint?: string;
@@ -134,6 +136,7 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
       loss, seed: options.seed ?? 1, threads, progress: options.progress ?? true, stopOnDivergence: true,
       ...(options.trainable ? { trainable: options.trainable } : {}),
       ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+      ...(options.ema !== undefined ? { ema: options.ema } : {}),
       ...(options.test ? { evalData: options.test } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       ...(batchFeeds ? { batchFeeds } : {}),

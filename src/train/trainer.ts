@@ -60,6 +60,14 @@ export interface TrainOptions {
    * normalizes each share by its own statistics (as PyTorch's DDP does without SyncBatchNorm).
    */
   replicas?: number | 'auto';
+  /**
+   * Exponential moving average of the trained parameters (Polyak averaging), with this decay per step
+   * (e.g. 0.999: a horizon of about 1,000 steps); 0 or undefined: off. The decay is ramped in as
+   * min(decay, (1 + t) / (10 + t)) after t steps, so the average is not held near the starting weights.
+   * Evaluation, the best-epoch choice and the returned weights use the average; the optimizer keeps
+   * stepping the raw weights. State (BatchNormalization running statistics) is taken as it is.
+   */
+  ema?: number;
   /** Checkpoint file written after every epoch; with `resume`, training continues from it. */
   checkpoint?: string;
   resume?: boolean;
@@ -149,6 +157,9 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
   let bestEpoch = -1;
   let bestTop1 = -Infinity;
   let best = new Map<string, Float32Array>();
+  const emaDecay = options.ema ?? 0;
+  if (!(emaDecay >= 0 && emaDecay < 1)) throw new RebirthError(`ema must be in [0, 1), got ${emaDecay}: e.g. 0.999`);
+  const averaged: Map<string, Float32Array> | undefined = emaDecay > 0 ? new Map(trainable.flatMap((k) => { const v = params.get(k); return v ? [[k, Float32Array.from(v)] as const] : []; })) : undefined;
 
   if (options.resume) {
     if (!options.checkpoint) throw new RebirthError('--resume needs a checkpoint path (the -o output decides it)');
@@ -159,6 +170,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
     for (const [k, v] of ck.arrays) {
       if (k.startsWith('param:')) params.set(k.slice(6), v);
       else if (k.startsWith('best:')) best.set(k.slice(5), v);
+      else if (k.startsWith('ema:')) averaged?.set(k.slice(4), v);
     }
     const slots: Record<string, Record<string, Float32Array>> = {};
     for (const [p, s] of ck.meta.optimizer.slotKeys) {
@@ -219,6 +231,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
           if (g?.type === 'float32') grads.set(param, g.data);
         }
         optimizer.step(params, grads, lr, groups);
+        if (averaged) updateAverage(averaged, params, Math.min(emaDecay, (1 + optimizer.steps) / (10 + optimizer.steps)));
         // BatchNormalization running statistics: state, carried to the next step (never optimizer slots).
         for (const [param, outName] of Object.entries(tg.extraOutputs)) {
           const v = out[outName];
@@ -233,25 +246,28 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
       bar?.done();
       const seconds = (performance.now() - started) / 1000;
       const stats: EpochStats = { epoch: epoch + 1, loss: lossSum / seen, trainTop1: correct / seen, lr, imagesPerSecond: seen / seconds };
+      // What this epoch yields: the raw weights, or with `ema` the average (state as it is).
+      const result = averaged ? new Map([...params, ...averaged]) : params;
       if (options.evalData) {
-        writeParams(model, params);
+        writeParams(model, result);
         const r = await evaluate(model, options.evalData, { threads: options.threads ?? 2 });
         stats.eval = { top1: r.top1, top5: r.top5, loss: r.loss };
         if (r.top1 > bestTop1) {
           bestTop1 = r.top1;
           bestEpoch = epoch + 1;
-          best = new Map([...params].map(([k, v]) => [k, Float32Array.from(v)]));
+          best = new Map([...result].map(([k, v]) => [k, Float32Array.from(v)]));
         }
       } else {
         bestEpoch = epoch + 1;
-        // A copy only when a later divergence could need this epoch's weights back.
-        best = initial ? new Map([...params].map(([k, v]) => [k, Float32Array.from(v)])) : params;
+        // A copy when a later divergence could need this epoch's weights back, or when the raw weights move on.
+        best = initial || averaged ? new Map([...result].map(([k, v]) => [k, Float32Array.from(v)])) : params;
       }
       history.push(stats);
       if (options.checkpoint) {
         const arrays = new Map<string, Float32Array>();
         for (const [k, v] of params) arrays.set(`param:${k}`, v);
         if (options.evalData) for (const [k, v] of best) arrays.set(`best:${k}`, v);
+        if (averaged) for (const [k, v] of averaged) arrays.set(`ema:${k}`, v);
         const state = optimizer.state();
         const slotKeys: Array<[string, string]> = [];
         for (const [p, slots] of Object.entries(state.slots)) {
@@ -301,6 +317,15 @@ export function resolveReplicas(
     throw new RebirthError("data-parallel training (replicas > 1) needs batch-mean losses; a 'scalar' loss sums over whatever it is given: train with replicas 1");
   }
   return replicas;
+}
+
+/** avg <- d avg + (1 - d) w, per trained parameter. */
+function updateAverage(averaged: Map<string, Float32Array>, params: ReadonlyMap<string, Float32Array>, d: number): void {
+  for (const [k, a] of averaged) {
+    const w = params.get(k);
+    if (!w) continue;
+    for (let i = 0; i < a.length; i++) a[i] = d * (a[i] as number) + (1 - d) * (w[i] as number);
+  }
 }
 
 function scalar(data: unknown): number {

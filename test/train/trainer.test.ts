@@ -94,3 +94,37 @@ test('stopOnDivergence returns the best weights so far instead of throwing', asy
   assert.ok(twoPhase.bestEpoch >= 1);
   for (const w of weights(twoPhase.model)) assert.ok(w.every(Number.isFinite), 'best weights are finite');
 });
+
+test('ema returns the moving average of the weights over the steps, ramped in, and resumes with it', async () => {
+  // One step per epoch (16 images, batch 16) at a constant rate: a run of k epochs is the first k steps
+  // of a longer one, so the raw weights after each step come from k-epoch runs without averaging.
+  const data = blobs(16, 11);
+  const flat: TrainOptions = { ...base, schedule: { config: { kind: 'constant' }, warmupSteps: 0 } };
+  const steps = 5;
+  // The ramp (1 + t) / (10 + t) is below 0.3 for t < 3 and above it after: both branches are used.
+  const decay = 0.3;
+  let avg = weights(tinyNet(12));
+  for (let t = 1; t <= steps; t++) {
+    const raw = weights((await train(tinyNet(12), data, { ...flat, epochs: t })).model);
+    const d = Math.min(decay, (1 + t) / (10 + t));
+    avg = avg.map((a, i) => a.map((v, j) => d * v + (1 - d) * (raw[i]![j] as number)));
+  }
+  const averaged = await train(tinyNet(12), data, { ...flat, epochs: steps, ema: decay });
+  const got = weights(averaged.model);
+  const last = weights((await train(tinyNet(12), data, { ...flat, epochs: steps })).model);
+  let moved = 0;
+  for (let i = 0; i < got.length; i++) {
+    for (let j = 0; j < got[i]!.length; j++) {
+      assert.ok(Math.abs(got[i]![j]! - avg[i]![j]!) <= 1e-6 * (1 + Math.abs(avg[i]![j]!)), `weight ${i}[${j}]: ${got[i]![j]} vs ${avg[i]![j]}`);
+      moved = Math.max(moved, Math.abs(got[i]![j]! - last[i]![j]!));
+    }
+  }
+  assert.ok(moved > 1e-4, 'the average differs from the last raw weights');
+  // Interrupted after step 3 and resumed: the average continues from the checkpoint, bit for bit.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebirth-ema-'));
+  const ck = path.join(dir, 'e.ckpt');
+  await assert.rejects(train(tinyNet(12), data, { ...flat, epochs: steps, ema: decay, checkpoint: ck, onEpoch: (s) => { if (s.epoch === 3) throw new Error('interrupted'); } }), /interrupted/);
+  const resumed = weights((await train(tinyNet(12), data, { ...flat, epochs: steps, ema: decay, checkpoint: ck, resume: true })).model);
+  for (let i = 0; i < got.length; i++) assert.deepEqual(new Uint8Array(resumed[i]!.buffer), new Uint8Array(got[i]!.buffer));
+  await assert.rejects(train(tinyNet(12), data, { ...flat, ema: 1 }), /ema must be in \[0, 1\)/);
+});

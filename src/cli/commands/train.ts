@@ -14,13 +14,13 @@ export const trainCommand: Command = {
   summary: 'train a model on Fashion-MNIST on ONNX Runtime (generated backward graph)',
   usage: 'rebirth train MODEL [--input-shape NAME=D1,D2,...] --data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N] --epochs N -o OUT [--lr 0.05] [--batch 64] [--optimizer sgd|adam|adamw] ' +
     '[--momentum 0.9] [--nesterov] [--weight-decay 5e-4] [--schedule cosine|constant|step:EPOCHS:GAMMA] [--warmup EPOCHS] ' +
-    '[--smoothing 0.1] [--augment] [--freeze-bn] [--seed N] [--threads N] [--replicas N|auto] [--limit N] [--resume] [--json]',
+    '[--smoothing 0.1] [--ema 0.999] [--augment] [--freeze-bn] [--seed N] [--threads N] [--replicas N|auto] [--limit N] [--resume] [--json]',
   options: {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
     data: { type: 'string' }, epochs: { type: 'string' }, output: { type: 'string', short: 'o' }, lr: { type: 'string' },
     batch: { type: 'string' }, optimizer: { type: 'string' }, momentum: { type: 'string' }, nesterov: { type: 'boolean' },
-    'weight-decay': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' }, smoothing: { type: 'string' },
+    'weight-decay': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' }, smoothing: { type: 'string' }, ema: { type: 'string' },
     augment: { type: 'boolean' }, seed: { type: 'string' }, threads: { type: 'string' }, replicas: { type: 'string' }, limit: { type: 'string' },
     resume: { type: 'boolean' }, json: { type: 'boolean' }, 'freeze-bn': { type: 'boolean' },
   },
@@ -53,6 +53,7 @@ export const trainCommand: Command = {
       loss: { kind: 'cross-entropy', smoothing: optNumber(args, 'smoothing', 0, { min: 0, max: 1 }) },
       ...(optFlag(args, 'augment') ? { augment: { pad: 2, flip: true } } : {}),
       freezeBatchNorm: optFlag(args, 'freeze-bn'),
+      ema: optNumber(args, 'ema', 0, { min: 0, max: 0.999999 }),
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }),
       ...(args.values.replicas !== undefined ? { replicas: optString(args, 'replicas') === 'auto' ? 'auto' as const : optInt(args, 'replicas', 1, { min: 1, max: 64 }) } : {}),
       checkpoint: `${out}.ckpt`,
