@@ -13,6 +13,8 @@ import { buildZooModel } from '../../src/zoo/index.js';
 import { buildShrunk, calibrationFromData, changedItems, explainShrink, planShrink } from '../../src/shrink/shrink.js';
 import { planSegments } from '../../src/shrink/plan.js';
 import { shrinkAndRetrain } from '../../src/pipeline/shrink-retrain.js';
+import { mergeGroups } from '../../src/shrink/apply.js';
+import { tensorToFloat32 } from '../../src/ir/tensor.js';
 
 const hasData = fs.existsSync('/usr/share/datasets/fashion-mnist');
 
@@ -53,8 +55,26 @@ test('shrinkAndRetrain: distillation on the linearized network, then an exact me
   const plan = planSegments({ structure: timed.structure, items, latency: macs, importance: timed.importance.delta, budgetMs: keepMacs / 1.3 });
   assert.ok(changedItems(plan).length > 0, 'a plan on MACs at 1.3x changes something');
   const r = await shrinkAndRetrain(model, {
-    retrain: 'distill', train, test: testSet, epochs: 1, progress: false, threads: 1, anneal: 2, planned: { ...timed, plan },
+    retrain: 'distill', train, test: testSet, epochs: 1, progress: false, threads: 1, anneal: 2, polish: 1, planned: { ...timed, plan },
   });
+  // Two annealing stages of half an epoch each (one epoch entry each), then one polish epoch of the merged network.
+  assert.equal(r.history.length, 3);
+  assert.ok(r.accuracy && Number.isFinite(r.accuracy.merged));
+  // Polishing trains the merged network itself: the graph of the exact merge of the retrained
+  // linearized network, with the merged convs' weights moved away from that merge.
+  const groups = buildShrunk({ ...timed, plan }).linearized.groups;
+  const exact = mergeGroups(r.linearized, groups);
+  assert.deepEqual(r.model.graph.nodes.map((n) => n.opType), exact.graph.nodes.map((n) => n.opType));
+  assert.ok(groups.length > 0, 'the plan merged a run');
+  const weight = (m: typeof model, name: string): Float32Array => tensorToFloat32(m.graph.initializers.get(name)!);
+  // Each merged conv keeps its run's last conv's name.
+  const moved = groups.some((g) => {
+    const conv = exact.graph.nodes.find((n) => n.name === g.convs.at(-1))!;
+    const a = weight(exact, conv.inputs[1]!);
+    const b = weight(r.model, conv.inputs[1]!);
+    return a.some((v, i) => Math.abs(v - (b[i] as number)) > 1e-6);
+  });
+  assert.ok(moved, 'polishing moved a merged conv');
   assert.equal(r.planned.importance.loss, 'labels');
   assert.ok(r.history.length >= 1);
   assert.ok(r.verification.checked && r.verification.passed);
