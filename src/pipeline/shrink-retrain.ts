@@ -18,7 +18,7 @@ import { NameGen, topologicalSort } from '../ir/topology.js';
 import { cloneModel } from '../rewrite/engine.js';
 import { verifyModels, type Verification } from '../rewrite/verify.js';
 import { evaluate } from '../train/evaluate.js';
-import { finetune } from '../train/finetune.js';
+import { finetune, type FinetuneOptions } from '../train/finetune.js';
 import type { EpochStats } from '../train/trainer.js';
 import { RebirthError } from '../errors.js';
 import { linearize, mergeGroups } from '../shrink/apply.js';
@@ -133,6 +133,29 @@ function copyWeights(trained: Model, into: Model): void {
   for (const [name, t] of trained.graph.initializers) if (into.graph.initializers.has(name)) into.graph.initializers.set(name, t);
 }
 
+/**
+ * The distillation every retraining step of shrink uses (annealing stages, the linear network, the
+ * polish): labels + KL to `teacher`, lr 0.002 after 50 warm-up steps, unless `options` say otherwise.
+ * `epochs` (and the polish's rate) are the caller's.
+ */
+export function shrinkDistillation(teacher: Model, train: Data, options: Omit<ShrinkRetrainOptions, 'retrain'>): Omit<FinetuneOptions, 'epochs'> & { lr: number } {
+  return {
+    mode: 'distill', train, teacher, lr: options.lr ?? 0.002, warmupSteps: options.warmupSteps ?? 50, seed: options.seed ?? 1,
+    progress: options.progress ?? true,
+    ...(options.test ? { test: options.test } : {}),
+    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    ...(options.ema !== undefined ? { ema: options.ema } : {}),
+    ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
+  };
+}
+
+/** The polish's default rate: half the retraining's, since the merged network starts trained. */
+export function polishRate(lr: number): number {
+  return lr / 2;
+}
+
 /** Plan, linearize, retrain, merge, measure (see the file comment). */
 export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptions): Promise<ShrinkRetrainResult> {
   if (options.retrain === 'distill' && !options.train) throw new RebirthError('shrink: --retrain distill needs training data (--data)');
@@ -148,16 +171,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
   const accuracyOf = async (m: Model): Promise<number> => (options.test ? (await evaluate(m, options.test, { threads: options.threads ?? 2 })).top1 : NaN);
   const before = await accuracyOf(model);
   const untrained = await accuracyOf(linearized);
-  const retraining = options.retrain === 'distill' && options.train ? {
-    mode: 'distill' as const, train: options.train, teacher: model, lr: options.lr ?? 0.002, warmupSteps: options.warmupSteps ?? 50, seed: options.seed ?? 1,
-    progress: options.progress ?? true,
-    ...(options.test ? { test: options.test } : {}),
-    ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-    ...(options.threads !== undefined ? { threads: options.threads } : {}),
-    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
-    ...(options.ema !== undefined ? { ema: options.ema } : {}),
-    ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
-  } : undefined;
+  const retraining = options.retrain === 'distill' && options.train ? shrinkDistillation(model, options.train, options) : undefined;
   if (retraining && lin.groups.length + lin.removed.length > 0) {
     let normalized: Normalized | undefined;
     if (options.batchNorm && lin.changed.length > 0) {
@@ -165,7 +179,6 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
       normalized = await withBatchNorms(linearized, lin.changed, calib, { threads: options.threads ?? 1 });
       linearized = normalized.model;
     }
-
     const epochs = options.epochs ?? 1;
     const stages = Math.max(0, Math.floor(options.anneal ?? 0));
     // Activations inside a collapsed block have no counterpart left (the block is one conv already).
@@ -197,12 +210,13 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
   let after = mergedTop1;
   const polish = options.polish ?? 0;
   if (retraining && polish > 0 && !diverged && lin.groups.length > 0) {
-    const r = await finetune(cloneModel(merged), { ...retraining, epochs: polish, lr: options.polishLr ?? retraining.lr / 2 });
+    const r = await finetune(cloneModel(merged), { ...retraining, epochs: polish, lr: options.polishLr ?? polishRate(retraining.lr) });
     history.push(...r.history);
     if (r.diverged) diverged = r.diverged.message;
     else {
       merged = r.model;
-      after = await accuracyOf(merged);
+      // finetune returns its best evaluated epoch; its top-1 is that of the returned weights.
+      after = r.history[r.bestEpoch - 1]?.eval?.top1 ?? await accuracyOf(merged);
     }
   }
   // A loss that stays finite can still leave the network at chance (the linearized mobilenetv2-mini at lr
