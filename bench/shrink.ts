@@ -13,7 +13,7 @@
  * Ratios are against the folded teacher measured in the same session set; the load average is printed
  * before and after, since a loaded machine (other jobs on the 2 cores) moves every absolute figure.
  * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--targets node,wasm (mobilenet's)] [--epochs 4] [--limit N] [--test-limit N]
- *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--ema DECAY] [--polish EPOCHS] [--polish-lr LR] [--batch-norm] [--seed 1]
+ *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--ema DECAY] [--polish EPOCHS] [--polish-lr LR] [--validation N] [--batch-norm] [--seed 1]
  *          [--items ID,... (mobilenet's plan given, not timed: e.g. 0:3-5,0:6-6,0:7-9)]
  *          [--runs 20] [--threads 2] [--quick] [--json FILE] [--save DIR]
  *          --save DIR: write each retrained network and its folded teacher (MODEL-TARGET.onnx,
@@ -43,7 +43,7 @@ const { values } = parseArgs({
     parts: { type: 'string' }, targets: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
-    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, ema: { type: 'string' }, polish: { type: 'string' }, 'polish-lr': { type: 'string' }, seed: { type: 'string' }, 'batch-norm': { type: 'boolean' }, items: { type: 'string' },
+    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, ema: { type: 'string' }, polish: { type: 'string' }, 'polish-lr': { type: 'string' }, validation: { type: 'string' }, seed: { type: 'string' }, 'batch-norm': { type: 'boolean' }, items: { type: 'string' },
     save: { type: 'string' },
     ...GUARD_OPTIONS,
   },
@@ -67,6 +67,8 @@ const anneal = values.anneal !== undefined ? Number(values.anneal) : undefined;
 const polish = values.polish !== undefined ? Number(values.polish) : undefined;
 const polishLr = values['polish-lr'] !== undefined ? Number(values['polish-lr']) : undefined;
 const ema = values.ema !== undefined ? Number(values.ema) : undefined;
+// Training images held out to choose each stage's epoch (default 0: chosen on the test set, an optimistic top-1).
+const validation = values.validation !== undefined ? Number(values.validation) : 0;
 // Batch order and augmentation seed of the retraining (shrinkAndRetrain's default 1): a second seed shows the run-to-run spread.
 const seed = values.seed !== undefined ? Number(values.seed) : undefined;
 const batchNorm = values['batch-norm'] ?? false;
@@ -79,7 +81,7 @@ const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 
 process.stdout.write(`bench/shrink: ${os.cpus()[0]?.model.trim() ?? 'cpu'} x${os.cpus().length}, node ${process.version}; load average before: ${load()}\n`);
-process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, ema ${ema ?? 'off'}, polish ${polish ?? 0}${polishLr !== undefined ? ` (lr ${polishLr})` : ''}, seed ${seed ?? 1}, batch-norm ${batchNorm ? 'on' : 'off'}, plan ${itemIds ? `given (${itemIds.join(', ')})` : 'timed'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
+process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, ema ${ema ?? 'off'}, polish ${polish ?? 0}${polishLr !== undefined ? ` (lr ${polishLr})` : ''}, epochs chosen on ${validation > 0 ? `${validation} held-out training images` : 'the test set'}, seed ${seed ?? 1}, batch-norm ${batchNorm ? 'on' : 'off'}, plan ${itemIds ? `given (${itemIds.join(', ')})` : 'timed'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
 
 interface Row {
   model: string;
@@ -96,6 +98,8 @@ interface Row {
   linearized: number;
   /** Top-1 of the merged network before any polish epochs. */
   merged: number;
+  /** Test top-1 of the last epoch trained (what no choice of epoch has seen). */
+  last: number;
   merges: number;
   seconds: number;
 }
@@ -126,13 +130,13 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
   }
   const r = await shrinkAndRetrain(model, {
     retrain: 'distill', target, speedup: wanted, skipBlocks, train, test, epochs, runs, threads, progress: false,
-    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), ...(ema !== undefined ? { ema } : {}), ...(polish !== undefined ? { polish } : {}), ...(polishLr !== undefined ? { polishLr } : {}), ...(seed !== undefined ? { seed } : {}), batchNorm,
+    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), ...(ema !== undefined ? { ema } : {}), ...(polish !== undefined ? { polish } : {}), ...(polishLr !== undefined ? { polishLr } : {}), ...(seed !== undefined ? { seed } : {}), batchNorm, validation,
     calibration, ...(planned ? { planned } : {}),
     log: (m) => process.stderr.write(`  [${name} ${target} ${variant}] ${m}\n`),
     // Per epoch as it ends, so a run shows its progress and whether more epochs would still help.
     onEpoch: (h) => process.stderr.write(
       `  [${name} ${target} ${variant}] epoch ${h.epoch}: loss ${h.loss.toFixed(4)}, lr ${h.lr.toExponential(2)}, ` +
-      `test top-1 ${h.eval ? `${(100 * h.eval.top1).toFixed(2)}%` : 'n/a'}, ${h.imagesPerSecond.toFixed(0)} img/s\n`),
+      `${h.validation ? `validation top-1 ${(100 * h.validation.top1).toFixed(2)}%, ` : ''}test top-1 ${h.eval ? `${(100 * h.eval.top1).toFixed(2)}%` : 'n/a'}, ${h.imagesPerSecond.toFixed(0)} img/s\n`),
   });
   if (values.save) {
     fs.mkdirSync(values.save, { recursive: true });
@@ -145,7 +149,7 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
   const merges = r.planned.plan.items.filter((i) => i.kind !== 'keep');
   rows.push({
     model: name, target, variant, wanted, speedup: r.latency.speedup, interval: r.latency.interval, rounds: r.latency.rounds, other: o.speedup, before: r.accuracy?.before ?? NaN,
-    after: r.accuracy?.after ?? NaN, linearized: r.accuracy?.linearized ?? NaN, merged: r.accuracy?.merged ?? NaN, merges: merges.length, seconds: (performance.now() - t0) / 1000,
+    after: r.accuracy?.after ?? NaN, linearized: r.accuracy?.linearized ?? NaN, merged: r.accuracy?.merged ?? NaN, last: r.history.at(-1)?.eval?.top1 ?? NaN, merges: merges.length, seconds: (performance.now() - t0) / 1000,
   });
   plans.push({ model: name, target, variant, given: planned !== undefined, items: merges.map((i) => i.label), removed: merges.flatMap((i) => i.removed.map((a) => a.name)) });
   process.stdout.write(`${name} on ${target} (${variant}): ${merges.map((i) => i.label).join('; ')}\n`);
@@ -163,11 +167,11 @@ if (parts.has('resnet')) {
 }
 if (rows.length > 0) {
   process.stdout.write(`\n${formatTable(
-    ['model', 'target', 'blocks', 'wanted', 'speed-up on target [95%], rounds', 'on the other', 'top-1 teacher', 'linearized, untrained', 'merged', 'after retraining', 'change', 'items', 'time'],
+    ['model', 'target', 'blocks', 'wanted', 'speed-up on target [95%], rounds', 'on the other', 'top-1 teacher', 'linearized, untrained', 'merged', 'after retraining', 'last epoch', 'change', 'items', 'time'],
     rows.map((r) => [
       r.model, r.target, r.variant, `${r.wanted.toFixed(2)}x`,
       `${r.speedup.toFixed(2)}x [${r.interval[0].toFixed(2)}-${r.interval[1].toFixed(2)}], ${r.rounds}`, `${r.other.toFixed(2)}x`,
-      `${(100 * r.before).toFixed(2)}%`, `${(100 * r.linearized).toFixed(2)}%`, `${(100 * r.merged).toFixed(2)}%`, `${(100 * r.after).toFixed(2)}%`,
+      `${(100 * r.before).toFixed(2)}%`, `${(100 * r.linearized).toFixed(2)}%`, `${(100 * r.merged).toFixed(2)}%`, `${(100 * r.after).toFixed(2)}%`, `${(100 * r.last).toFixed(2)}%`,
       `${(100 * (r.after - r.before)).toFixed(2)} pt`, r.merges, `${r.seconds.toFixed(0)} s`,
     ]),
   )}\n`);
@@ -202,4 +206,4 @@ if (parts.has('teachers')) {
 }
 
 process.stdout.write(`\nload average after: ${load()}; ${elapsed()} in all\n`);
-bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, ema: ema ?? null, polish: polish ?? 0, polishLr: polishLr ?? null, seed: seed ?? 1, batchNorm, items: itemIds ?? null, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });
+bench.finish({ epochs, lr: lr ?? null, anneal: anneal ?? 0, ema: ema ?? null, polish: polish ?? 0, polishLr: polishLr ?? null, validation, seed: seed ?? 1, batchNorm, items: itemIds ?? null, limit: limit ?? null, testLimit: testLimit ?? null, runs, rows, plans, mobilenetv2_224: big });

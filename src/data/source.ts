@@ -84,6 +84,26 @@ export function headData(data: Data, n: number): Data {
   return data.select(stridedIndices(data.count, count));
 }
 
+/**
+ * Split off `n` samples for choosing among epochs (a validation split), disjoint from the rest, which is
+ * what trains: the last n of an in-memory set (already in random order, as Fashion-MNIST's files are;
+ * no copy), every (count/n)-th sample of a source (files sorted by class, so every class is in both).
+ */
+export function holdOut(data: Data, n: number): { train: Data; validation: Data } {
+  const k = Math.trunc(n);
+  if (!(k >= 1) || k >= data.count) {
+    throw new RebirthError(`${dataOrigin(data)}: a validation split of ${n} images needs at least 1 and fewer than the ${data.count} there are`);
+  }
+  if (!isSource(data)) return { train: sliceDataset(data, 0, data.count - k), validation: sliceDataset(data, data.count - k) };
+  const held = stridedIndices(data.count, k);
+  const rest = new Uint32Array(data.count - k);
+  for (let i = 0, j = 0, h = 0; i < data.count; i++) {
+    if (h < held.length && held[h] === i) h++;
+    else rest[j++] = i;
+  }
+  return { train: data.select(rest), validation: data.select(held) };
+}
+
 /** `n` indices spread evenly over [0, count): floor(i * count / n). */
 export function stridedIndices(count: number, n: number): Uint32Array {
   const out = new Uint32Array(n);

@@ -45,6 +45,11 @@ export interface ShrinkRetrainOptions extends ShrinkPlanOptions {
   warmupSteps?: number;
   batchSize?: number;
   seed?: number;
+  /**
+   * Training images held out to choose each stage's epoch (finetune's `validation`; default 0: chosen on
+   * `test`, whose top-1 is then optimistic).
+   */
+  validation?: number;
   /** Stages of annealing (0 or undefined: remove the activations at once). */
   anneal?: number;
   /**
@@ -147,6 +152,7 @@ export function shrinkDistillation(teacher: Model, train: Data, options: Omit<Sh
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(options.ema !== undefined ? { ema: options.ema } : {}),
+    ...(options.validation ? { validation: options.validation } : {}),
     ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
   };
 }

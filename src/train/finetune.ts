@@ -11,7 +11,7 @@
  */
 import type { Model } from '../ir/graph.js';
 import type { Batch } from '../data/dataset.js';
-import { dataOrigin, headData, isLabeled, isSource, streamBatches, type Data, type DataSource } from '../data/source.js';
+import { dataOrigin, headData, holdOut, isLabeled, isSource, streamBatches, type Data, type DataSource } from '../data/source.js';
 import { LogitCache, cacheId, defaultCacheDir } from '../data/logit-cache.js';
 import { Progress } from '../util/progress.js';
 import { encodeModel } from '../onnx/encode.js';
@@ -27,8 +27,14 @@ export interface FinetuneOptions {
   mode: FinetuneMode;
   /** Unlabeled data (a flat image folder) is allowed in 'distill' mode: the student learns from the teacher alone. */
   train: Data;
-  /** Evaluated after each epoch; the best epoch's weights are returned. */
+  /** Evaluated after each epoch; without `validation`, the best epoch's weights are returned. */
   test?: Data;
+  /**
+   * Images held out of `train` (holdOut: the last ones of an in-memory set, every k-th file of a folder)
+   * to choose the epoch whose weights are returned; `test` is then only reported. Default 0: the epoch is
+   * chosen on `test`, which makes its top-1 an optimistic estimate.
+   */
+  validation?: number;
   /** Epochs; a fraction below 1 trains one epoch on that share of the training set. */
   epochs: number;
   /** Required for 'distill' and for `targets`. */
@@ -76,10 +82,15 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
   const whole = Math.max(1, Math.ceil(options.epochs));
   const share = options.epochs < 1 ? options.epochs : 1;
   const batchSize = options.batchSize ?? 64;
-  const data = share < 1 ? headData(options.train, Math.max(batchSize, Math.round(options.train.count * share))) : options.train;
+  const split = (options.validation ?? 0) > 0 ? holdOut(options.train, options.validation ?? 0) : undefined;
+  const pool = split?.train ?? options.train;
+  const data = share < 1 ? headData(pool, Math.max(batchSize, Math.round(pool.count * share))) : pool;
   const labeled = isLabeled(data);
   if (!labeled && options.mode !== 'distill') {
     throw new RebirthError(`${dataOrigin(data)} is unlabeled (no class folders): training on labels needs them; use --retrain distill to learn from the teacher alone`);
+  }
+  if (split && !labeled) {
+    throw new RebirthError(`${dataOrigin(options.train)} is unlabeled: a validation split chooses epochs by top-1 on labels; drop --validation (epochs are then chosen on the evaluation data)`);
   }
   const lrMult = new Map((options.fastParams ?? []).map((p) => [p, options.fastFactor ?? 10]));
   const blockWeight = options.weights?.blocks ?? 0.1;
@@ -138,6 +149,7 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
       ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
       ...(options.ema !== undefined ? { ema: options.ema } : {}),
       ...(options.test ? { evalData: options.test } : {}),
+      ...(split ? { selectData: split.validation } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       ...(batchFeeds ? { batchFeeds } : {}),
       ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),

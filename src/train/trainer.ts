@@ -71,8 +71,14 @@ export interface TrainOptions {
   /** Checkpoint file written after every epoch; with `resume`, training continues from it. */
   checkpoint?: string;
   resume?: boolean;
-  /** Evaluated after every epoch (test top-1 is reported and the best epoch's weights are kept). */
+  /** Evaluated after every epoch (test top-1 is reported and, without `selectData`, the best epoch's weights are kept). */
   evalData?: Data;
+  /**
+   * Evaluated after every epoch to choose the epoch whose weights are returned (a validation split held
+   * out of the training data). With it, `evalData` is only reported, so its top-1 for the chosen epoch is
+   * an estimate no choice has seen.
+   */
+  selectData?: Data;
   /** Show a progress bar (default true). */
   progress?: boolean;
   onEpoch?: (stats: EpochStats) => void;
@@ -90,10 +96,12 @@ export interface EpochStats {
   lr: number;
   imagesPerSecond: number;
   eval?: Pick<EvalResult, 'top1' | 'top5' | 'loss'>;
+  /** On `selectData`, when given: what chose the epoch. */
+  validation?: Pick<EvalResult, 'top1' | 'top5' | 'loss'>;
 }
 
 export interface TrainResult {
-  /** The model with the weights of the best evaluated epoch (or the last epoch without evalData). */
+  /** The model with the weights of the best evaluated epoch (by selectData, else evalData; the last epoch without either). */
   model: Model;
   history: EpochStats[];
   bestEpoch: number;
@@ -157,6 +165,8 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
   let bestEpoch = -1;
   let bestTop1 = -Infinity;
   let best = new Map<string, Float32Array>();
+  // Epochs are chosen by top-1 on the validation split when there is one, else on evalData.
+  const choosing = options.selectData !== undefined || options.evalData !== undefined;
   const emaDecay = options.ema ?? 0;
   if (!(emaDecay >= 0 && emaDecay < 1)) throw new RebirthError(`ema must be in [0, 1), got ${emaDecay}: e.g. 0.999`);
   const averaged: Map<string, Float32Array> | undefined = emaDecay > 0 ? new Map(trainable.flatMap((k) => { const v = params.get(k); return v ? [[k, Float32Array.from(v)] as const] : []; })) : undefined;
@@ -248,12 +258,22 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
       const stats: EpochStats = { epoch: epoch + 1, loss: lossSum / seen, trainTop1: correct / seen, lr, imagesPerSecond: seen / seconds };
       // What this epoch yields: the raw weights, or with `ema` the average (state as it is).
       const result = averaged ? new Map([...params, ...averaged]) : params;
-      if (options.evalData) {
+      if (choosing) {
         writeParams(model, result);
-        const r = await evaluate(model, options.evalData, { threads: options.threads ?? 2 });
-        stats.eval = { top1: r.top1, top5: r.top5, loss: r.loss };
-        if (r.top1 > bestTop1) {
-          bestTop1 = r.top1;
+        const threads = options.threads ?? 2;
+        let chosenBy: number | undefined;
+        if (options.selectData) {
+          const v = await evaluate(model, options.selectData, { threads });
+          stats.validation = { top1: v.top1, top5: v.top5, loss: v.loss };
+          chosenBy = v.top1;
+        }
+        if (options.evalData) {
+          const r = await evaluate(model, options.evalData, { threads });
+          stats.eval = { top1: r.top1, top5: r.top5, loss: r.loss };
+          chosenBy ??= r.top1;
+        }
+        if ((chosenBy ?? -Infinity) > bestTop1) {
+          bestTop1 = chosenBy ?? -Infinity;
           bestEpoch = epoch + 1;
           best = new Map([...result].map(([k, v]) => [k, Float32Array.from(v)]));
         }
@@ -266,7 +286,7 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
       if (options.checkpoint) {
         const arrays = new Map<string, Float32Array>();
         for (const [k, v] of params) arrays.set(`param:${k}`, v);
-        if (options.evalData) for (const [k, v] of best) arrays.set(`best:${k}`, v);
+        if (choosing) for (const [k, v] of best) arrays.set(`best:${k}`, v);
         if (averaged) for (const [k, v] of averaged) arrays.set(`ema:${k}`, v);
         const state = optimizer.state();
         const slotKeys: Array<[string, string]> = [];

@@ -10,7 +10,7 @@ import { folderSource, scanImageFolder, type Decoder } from '../../src/data/fold
 import { PRESETS, resolvePreprocess } from '../../src/data/preprocess.js';
 import { epochOrder, type Batch } from '../../src/data/dataset.js';
 import { sharedPool } from '../../src/data/decode-pool.js';
-import type { DataSource } from '../../src/data/source.js';
+import { holdOut, type DataSource } from '../../src/data/source.js';
 import { RebirthError } from '../../src/errors.js';
 import { brokenJpeg, imageFolder, tempDir, writeImage } from './images.js';
 
@@ -170,5 +170,23 @@ void describe('batches', () => {
     assert.deepEqual([...(batch?.y ?? [])], [1, 0, 1]);
     const [whole] = await all(src, { batchSize: 8 });
     assert.deepEqual(batch?.x.subarray(0, 108), whole?.x.subarray(5 * 108, 6 * 108));
+  });
+
+  void test('holdOut: every k-th file for validation, the rest for training, disjoint, both classes in each', async () => {
+    const dir = await imageFolder(tempDir(), ['a', 'b'], 4, 'png', [6, 6]);
+    const src = open(dir, [3, 6, 6]);
+    const { train, validation } = holdOut(src, 2);
+    assert.equal(train.count, 6);
+    assert.equal(validation.count, 2);
+    const [whole] = await all(src, { batchSize: 8 });
+    const [v] = await all(validation as DataSource, { batchSize: 8 });
+    const [t] = await all(train as DataSource, { batchSize: 8 });
+    // stridedIndices(8, 2) = 0, 4: the first file of each class.
+    assert.deepEqual([...(v?.y ?? [])], [0, 1]);
+    assert.deepEqual(v?.x.subarray(108, 216), whole?.x.subarray(4 * 108, 5 * 108));
+    assert.deepEqual([...(t?.y ?? [])], [0, 0, 0, 1, 1, 1]);
+    assert.deepEqual(t?.x.subarray(0, 108), whole?.x.subarray(108, 216));
+    assert.throws(() => holdOut(src, 8), rebirthError(/validation split of 8 images needs at least 1 and fewer than the 8/));
+    assert.throws(() => holdOut(src, 0), rebirthError(/validation split/));
   });
 });

@@ -64,6 +64,14 @@ void describe('label-free distillation', () => {
     await assert.rejects(finetune(net(2), { mode: 'labels', train: data, epochs: 1, threads: 1, progress: false }),
       (e: unknown) => e instanceof RebirthError && /is unlabeled \(no class folders\): .*use --retrain distill/.test(e.message));
   });
+
+  void test('a validation split of unlabeled data is a one-line error (it chooses epochs by top-1 on labels)', async () => {
+    const images = tempDir();
+    for (let i = 0; i < 4; i++) await writeImage(path.join(images, `${i}.png`), 8, 8, 'png', i);
+    const { data } = openData(images, { split: 'train', model: net(1) });
+    await assert.rejects(finetune(net(2), { mode: 'distill', teacher: net(1), train: data, validation: 2, epochs: 1, threads: 1, progress: false }),
+      (e: unknown) => e instanceof RebirthError && /is unlabeled: a validation split chooses epochs by top-1 on labels; drop --validation/.test(e.message) && !e.message.includes('\n'));
+  });
 });
 
 void describe('LogitCache', () => {

@@ -5,7 +5,9 @@ import { GraphBuilder, modelOf } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
 import type { Model } from '../../src/ir/graph.js';
 import type { Dataset } from '../../src/data/dataset.js';
-import { batches } from '../../src/data/dataset.js';
+import { batches, sliceDataset } from '../../src/data/dataset.js';
+import { evaluate } from '../../src/train/evaluate.js';
+import { RebirthError } from '../../src/errors.js';
 import { TeacherRunner, finetune, gatherRows } from '../../src/train/finetune.js';
 import { Random } from '../../src/util/random.js';
 
@@ -58,4 +60,17 @@ test('distillation with cached logits pulls the student towards the teacher', as
   assert.ok(!r.diverged);
   assert.ok((r.history[3]?.loss ?? Infinity) < (r.history[0]?.loss ?? 0), 'KL to the teacher went down');
   assert.ok(diff(student) < before, 'the student moved towards the teacher');
+});
+
+test('validation: the epoch is chosen on images held out of the training set, the test set only reported', async () => {
+  const ds = data(256);
+  const student = net(2);
+  const r = await finetune(student, { mode: 'distill', teacher: net(1), train: ds, test: data(60), validation: 64, epochs: 3, lr: 0.05, threads: 1, progress: false });
+  assert.ok(r.history.every((h) => h.validation !== undefined && h.eval !== undefined));
+  // holdOut keeps the last 64 of an in-memory set for validation; the returned weights are the chosen epoch's.
+  const held = (await evaluate(student, sliceDataset(ds, 192), { threads: 1 })).top1;
+  assert.equal(held, r.history[r.bestEpoch - 1]?.validation?.top1);
+  assert.equal(r.bestEpoch, 1 + r.history.map((h) => h.validation?.top1 ?? 0).indexOf(Math.max(...r.history.map((h) => h.validation?.top1 ?? 0))));
+  await assert.rejects(finetune(net(2), { mode: 'distill', teacher: net(1), train: ds, validation: 256, epochs: 1, threads: 1, progress: false }),
+    (e: unknown) => e instanceof RebirthError && /validation split of 256 images needs at least 1 and fewer than the 256/.test(e.message));
 });

@@ -12,6 +12,7 @@ import { floatTensor, tensorToFloat32 } from '../../src/ir/tensor.js';
 import type { Model } from '../../src/ir/graph.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { train, type TrainOptions } from '../../src/train/trainer.js';
+import { evaluate } from '../../src/train/evaluate.js';
 import { Random } from '../../src/util/random.js';
 import { diagonalPatches } from './fixtures.js';
 import { RebirthError } from '../../src/errors.js';
@@ -93,6 +94,23 @@ test('stopOnDivergence returns the best weights so far instead of throwing', asy
   assert.ok(twoPhase.diverged, 'the run diverged');
   assert.ok(twoPhase.bestEpoch >= 1);
   for (const w of weights(twoPhase.model)) assert.ok(w.every(Number.isFinite), 'best weights are finite');
+});
+
+test('selectData chooses the epoch; evalData is then only reported', async () => {
+  const data = blobs(192, 1);
+  // Labels rotated by one class: the better the network learns the task, the worse it scores here, so
+  // the epoch this chooses is not the one evalData would.
+  const plain = blobs(96, 2);
+  const rotated: Dataset = { ...plain, labels: plain.labels.map((y) => (y + 1) % 3) };
+  // A low rate, so that the network learns over the epochs rather than in the first.
+  const r = await train(tinyNet(1), data, { ...base, lr: 0.004, epochs: 5, evalData: blobs(96, 3), selectData: rotated });
+  const v = r.history.map((h) => h.validation?.top1 ?? NaN);
+  const e = r.history.map((h) => h.eval?.top1 ?? NaN);
+  assert.ok(v.every(Number.isFinite) && e.every(Number.isFinite), 'both evaluated every epoch');
+  assert.equal(r.bestEpoch, v.indexOf(Math.max(...v)) + 1);
+  assert.notEqual(r.bestEpoch, e.indexOf(Math.max(...e)) + 1, `validation ${v.join(', ')}, test ${e.join(', ')}`);
+  // The returned weights are the chosen epoch's.
+  assert.equal((await evaluate(r.model, rotated, { threads: 1 })).top1, v[r.bestEpoch - 1]);
 });
 
 test('ema returns the moving average of the weights over the steps, ramped in, and resumes with it', async () => {
