@@ -57,6 +57,14 @@ function numOr(value: unknown, key: string, fallback: number): number {
   return typeof v === 'number' ? v : fallback;
 }
 
+/** How the demo record's epoch was chosen: older records (before the validation split) lack the field. */
+function validationNote(summary: unknown): string {
+  const accuracy = at(summary, 'accuracy');
+  const n = numOr(accuracy, 'validation', -1);
+  if (n < 0) return ', the best epoch on the test set';
+  return n > 0 ? `, the epoch chosen on ${n.toLocaleString('en-US')} training images held out` : ', the best epoch on the test set';
+}
+
 function list(value: unknown, path: string): unknown[] {
   const v = at(value, path);
   if (!Array.isArray(v)) throw new Error(`bench record field '${path}' is not a list`);
@@ -105,7 +113,7 @@ function renderDemo(records: ReadonlyArray<BenchRecord<unknown>>): string {
     `${ms(num(s, `latencyMs.${b}.after`), 3)} (**${x(num(s, `latencyMs.${b}.speedup`))}**)`,
   ];
   return markdownTable(['', 'teacher (googlenet-mini)', `merged (${merges.join(', ')})`], [
-    ['Fashion-MNIST test top-1', pct(num(s, 'accuracy.teacher'), 2), `**${pct(num(s, 'accuracy.merged'), 2)}** after ${epochs ?? DEMO_EPOCHS} epochs of distillation${epochs ? '' : ' (the demo default)'}`],
+    ['Fashion-MNIST test top-1', pct(num(s, 'accuracy.teacher'), 2), `**${pct(num(s, 'accuracy.merged'), 2)}** after ${epochs ?? DEMO_EPOCHS} epochs of distillation${epochs ? '' : ' (the demo default)'}${validationNote(s)}`],
     row('node', 'latency, onnxruntime-node, 1 thread'),
     row('wasm', 'latency, onnxruntime-web WASM, 1 thread'),
     ['non-tensor share of kernel time, node / WASM', `${pct(num(s, 'nonTensorShare.node'), 0)} / ${pct(num(s, 'nonTensorShare.wasm'), 0)}`, ''],

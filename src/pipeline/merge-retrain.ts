@@ -40,6 +40,8 @@ export interface RetrainOptions {
   test: Data;
   /** 'paper': epochs per step; 'distill': epochs in all. Fractions train on that share of the data. */
   epochs: number;
+  /** Training images held out to choose each retraining's epoch (finetune's `validation`; default 0: chosen on `test`). */
+  validation?: number;
   batchSize?: number;
   /** Learning rate of the non-rebirth layers (default 0.005). */
   lr?: number;
@@ -172,6 +174,7 @@ function retrain(model: Model, teacher: Model, options: RetrainOptions, layers: 
     fastFactor: options.rebirthLrFactor ?? (options.init === 'fit' ? 1 : 10),
     lr: options.lr ?? 0.005, seed: options.seed ?? 1, threads: options.threads ?? 2, progress: options.progress ?? true,
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    ...(options.validation ? { validation: options.validation } : {}),
     ...(options.warmupSteps ? { warmupSteps: options.warmupSteps } : {}),
     ...(options.temperature ? { temperature: options.temperature } : {}),
     weights: { blocks: 0, ...options.weights },

@@ -76,6 +76,16 @@ export interface FinetuneOptions {
   onEpoch?: TrainOptions['onEpoch'];
 }
 
+/**
+ * The validation split the retraining commands hold out by default: 5,000 images of a large labeled set
+ * (Fashion-MNIST: 55,000 train, 5,000 choose the epoch), a tenth of a smaller one, none below 1,000 images
+ * (too few to tell epochs apart) or without labels (the choice is by top-1).
+ */
+export function defaultValidation(data: Data): number {
+  if (!isLabeled(data) || data.count < 1000) return 0;
+  return Math.min(5000, Math.floor(data.count / 10));
+}
+
 /** Train `model` in place (its initializers are updated to the best epoch's weights). */
 export async function finetune(model: Model, options: FinetuneOptions): Promise<TrainResult> {
   const threads = options.threads ?? 2;

@@ -18,6 +18,8 @@ test('demo: bad plan flags and input shapes are one-line errors and write nothin
   const cases: Array<[string[], RegExp]> = [
     [['demo', '--out', out, '--speedup', '2'], /^rebirth: --speedup needs --target \(plans are measured on a target runtime\)$/],
     [['demo', '--out', out, '--plan-cache', dir], /^rebirth: --plan-cache needs --target/],
+    [['demo', '--out', out, '--limit', '64', '--validation', '64'], /^rebirth: --validation 64: the training data has 64 images; hold out fewer/],
+    [['demo', '--out', out, '--validation=-1'], /^rebirth: --validation must be/],
     [['demo', '--out', out, '--target', 'nodejs'], /^rebirth: --target must be one of node, wasm, browser, browser:webgpu; got 'nodejs'$/],
     [['demo', '--out', out, '--target', 'node', '--speedup', '1'], /^rebirth: --speedup must be a number > 1, got '1'$/],
     [['demo', '--out', out, '--target', 'wasm', '--speedup', '2', '--latency-budget', '1'], /^rebirth: --latency-budget and --speedup are both given; give one budget$/],

@@ -8,7 +8,8 @@ import type { Dataset } from '../../src/data/dataset.js';
 import { batches, sliceDataset } from '../../src/data/dataset.js';
 import { evaluate } from '../../src/train/evaluate.js';
 import { RebirthError } from '../../src/errors.js';
-import { TeacherRunner, finetune, gatherRows } from '../../src/train/finetune.js';
+import { TeacherRunner, defaultValidation, finetune, gatherRows } from '../../src/train/finetune.js';
+import type { DataSource } from '../../src/data/source.js';
 import { Random } from '../../src/util/random.js';
 
 function net(seed: number): Model {
@@ -73,4 +74,14 @@ test('validation: the epoch is chosen on images held out of the training set, th
   assert.equal(r.bestEpoch, 1 + r.history.map((h) => h.validation?.top1 ?? 0).indexOf(Math.max(...r.history.map((h) => h.validation?.top1 ?? 0))));
   await assert.rejects(finetune(net(2), { mode: 'distill', teacher: net(1), train: ds, validation: 256, epochs: 1, threads: 1, progress: false }),
     (e: unknown) => e instanceof RebirthError && /validation split of 256 images needs at least 1 and fewer than the 256/.test(e.message));
+});
+
+test('defaultValidation: 5,000 of a large labeled set, a tenth of a smaller one, none below 1,000 images or without labels', () => {
+  const sized = (count: number): Dataset => ({ images: new Float32Array(0), labels: new Int32Array(0), count, shape: [1, 4, 4], classes: 3 });
+  assert.equal(defaultValidation(sized(60000)), 5000);
+  assert.equal(defaultValidation(sized(20000)), 2000);
+  assert.equal(defaultValidation(sized(1000)), 100);
+  assert.equal(defaultValidation(sized(999)), 0);
+  const unlabeled = { count: 60000, labeled: false, batches: () => { throw new Error('not read'); } } as unknown as DataSource;
+  assert.equal(defaultValidation(unlabeled), 0);
 });
