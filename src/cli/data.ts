@@ -13,6 +13,17 @@ export const DATA_OPTIONS: OptionSpec = {
   'eval-data': { type: 'string' }, preprocess: { type: 'string' }, classes: { type: 'string' }, workers: { type: 'string' },
 };
 
+/** --validation N of the commands that retrain: training images held out to choose the epoch. */
+export const VALIDATION_OPTION: OptionSpec = { validation: { type: 'string' } };
+
+/** The retraining's `validation` from --validation (absent: the command's default); refused without retraining. */
+export function validationArg(args: ParsedArgs, retrain?: string): { validation?: number } {
+  if (args.values.validation !== undefined && retrain === 'none') {
+    throw new RebirthError('--validation chooses among retraining epochs; it needs --retrain and --data');
+  }
+  return args.values.validation === undefined ? {} : { validation: optInt(args, 'validation', 0, { min: 0 }) };
+}
+
 /** Usage text of DATA_OPTIONS. */
 export const DATA_USAGE = '[--data fashion-mnist|DIR|X.npy[,Y.npy]] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]';
 

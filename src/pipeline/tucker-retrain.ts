@@ -39,6 +39,8 @@ export interface TuckerRetrainOptions extends TuckerOptions {
   test?: Data;
   /** Fine-tuning epochs (fractions train one epoch on that share of `train`). Default 1. */
   epochs?: number;
+  /** Training images held out to choose the epoch (finetune's `validation`; default 0: chosen on `test`). */
+  validation?: number;
   /** Base learning rate (default 0.005, finetune's); new parameters get `fastFactor` x this. */
   lr?: number;
   /**
@@ -121,7 +123,7 @@ export async function tuckerAndRetrain(model: Model, options: TuckerRetrainOptio
       fastParams: decomposed.newParams, fastFactor: options.fastFactor ?? (mode === 'paper' ? 10 : 1), threads,
       ...(mode === 'distill' ? { teacher: teacherModel } : {}),
       ...(test ? { test } : {}), ...(lr !== undefined ? { lr } : {}), ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-      ...(seed !== undefined ? { seed } : {}), ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      ...(seed !== undefined ? { seed } : {}), ...(options.validation ? { validation: options.validation } : {}), ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       ...(options.progress !== undefined ? { progress: options.progress } : {}),
     });
     history = r.history;

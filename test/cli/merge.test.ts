@@ -129,6 +129,7 @@ test('bad merge options: one-line errors', () => {
     [['--retrain', 'distill'], /--retrain distill .* needs --data fashion-mnist/],
     [['--init', 'magic'], /--init must be one of xavier, inherit, fit/],
     [['--reducer-ratio', '3'], /--reducer-ratio/],
+    [['--validation', '5000'], /--validation chooses among retraining epochs; it needs --retrain and --data/],
     [['--checkpoint', teacher, '--retrain', 'distill', '--data', 'fashion-mnist'], /refusing to overwrite the input model/],
   ] as const) {
     expectOneLineError(rebirth('merge', teacher, '-o', out, ...args), pattern);

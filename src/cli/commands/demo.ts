@@ -4,7 +4,7 @@ import { formatPercent } from '../../util/format.js';
 import { teacherPath } from '../../util/paths.js';
 import { loadClassNames, loadPreprocess } from '../../data/preprocess.js';
 import { RebirthError } from '../../errors.js';
-import { DATA_OPTIONS } from '../data.js';
+import { DATA_OPTIONS, VALIDATION_OPTION, validationArg } from '../data.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs, parseInputShapes } from '../input-shape.js';
 import { resolveModel } from '../models.js';
 import { PLAN_OPTIONS, PLAN_USAGE, planFlags } from '../plan-flags.js';
@@ -16,7 +16,7 @@ export const demoCommand: Command = {
   usage: 'rebirth demo [--out DIR] [--model MODEL [--input-shape NAME=D1,D2,...]] [--data fashion-mnist|DIR|X.npy[,Y.npy]] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] ' +
     `[--classes FILE] [--workers N] [--epochs N] [--validation N] [--limit N] [--runs N] [--no-googlenet] ${PLAN_USAGE} [--json]`,
   options: {
-    out: { type: 'string' }, model: { type: 'string' }, teacher: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, validation: { type: 'string' }, limit: { type: 'string' },
+    out: { type: 'string' }, model: { type: 'string' }, teacher: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, ...VALIDATION_OPTION, limit: { type: 'string' },
     runs: { type: 'string' }, 'no-googlenet': { type: 'boolean' }, threads: { type: 'string' }, json: { type: 'boolean' }, ...DATA_OPTIONS,
     ...PLAN_OPTIONS, ...INPUT_SHAPE_OPTION,
   },
@@ -40,7 +40,7 @@ export const demoCommand: Command = {
       // --runs given also caps the plan's rounds per decision, as on `rebirth merge --target`; left out, the
       // demo's own default (30) times latency and the plan keeps the decision rule's default.
       // --validation 0 chooses the epoch on the evaluation data (the default holds training images out).
-      ...(args.values.validation === undefined ? {} : { validation: optInt(args, 'validation', 0, { min: 0 }) }),
+      ...validationArg(args),
       epochs: optNumber(args, 'epochs', DEMO_EPOCHS, { min: 0.01 }), ...(args.values.runs === undefined ? {} : { runs: optInt(args, 'runs', 30, { min: 1 }) }),
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }), googlenet: !optFlag(args, 'no-googlenet'),
       ...(plan ? { target: plan.target, ...(plan.budget ? { budget: plan.budget } : {}), planCache: plan.cache } : {}),

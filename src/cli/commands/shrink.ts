@@ -6,7 +6,7 @@ import { formatPercent } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { DATA_OPTIONS, DATA_USAGE, openCliTrainEval, recordData } from '../data.js';
+import { DATA_OPTIONS, DATA_USAGE, VALIDATION_OPTION, openCliTrainEval, recordData, validationArg } from '../data.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const shrinkCommand: Command = {
@@ -20,7 +20,7 @@ export const shrinkCommand: Command = {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
     output: { type: 'string', short: 'o' }, target: { type: 'string' }, speedup: { type: 'string' }, 'latency-budget': { type: 'string' },
-    retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, ema: { type: 'string' }, polish: { type: 'string' }, 'polish-lr': { type: 'string' }, validation: { type: 'string' },
+    retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, ema: { type: 'string' }, polish: { type: 'string' }, 'polish-lr': { type: 'string' }, ...VALIDATION_OPTION,
     calibration: { type: 'string' }, importance: { type: 'string' }, padding: { type: 'string' }, 'max-units': { type: 'string' },
     'max-kernel': { type: 'string' }, 'max-mac-ratio': { type: 'string' }, rounds: { type: 'string' }, runs: { type: 'string' },
     clock: { type: 'string' }, limit: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, checkpoint: { type: 'string' },
@@ -69,7 +69,7 @@ export const shrinkCommand: Command = {
       batchNorm: optFlag(args, 'batch-norm'),
       ema: optNumber(args, 'ema', 0, { min: 0, max: 0.999999 }),
       polish: optNumber(args, 'polish', 0, { min: 0 }),
-      validation: optInt(args, 'validation', 0, { min: 0 }),
+      ...validationArg(args),
       ...(args.values['polish-lr'] !== undefined ? { polishLr: optNumber(args, 'polish-lr', 0.001, { min: 0 }) } : {}),
       progress: !json,
       ...(importance ? { importance } : {}),
