@@ -88,10 +88,13 @@ void describe('rebirth eval --data DIR', { skip }, () => {
 });
 
 void describe('--data plumbing of train and merge', { skip }, () => {
-  void test('train on an image folder (2 data-parallel replicas) records preprocessing and class names in the model', () => {
+  void test('train on an image folder (2 data-parallel replicas, a validation split) records preprocessing and class names in the model', () => {
     const out = path.join(root, 'trained.onnx');
-    const r = rebirth('train', teacher, '--data', labeled, '--epochs', '1', '--batch', '32', '--lr', '0.001', '--replicas', '2', '-o', out, '--json');
+    const r = rebirth('train', teacher, '--data', labeled, '--epochs', '1', '--batch', '32', '--lr', '0.001', '--replicas', '2', '--validation', '30', '-o', out, '--json');
     assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { validation: number; history: Array<{ validation?: { top1: number }; eval?: { top1: number } }> };
+    assert.equal(report.validation, 30);
+    assert.ok(report.history.every((h) => h.validation !== undefined && h.eval !== undefined), 'both evaluated');
     const info = readDataInfo(loadModel(out));
     assert.equal(info.preprocess?.divide, 255);
     assert.equal(info.classNames?.[0], '0_T-shirt-top');

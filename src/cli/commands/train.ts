@@ -6,18 +6,20 @@ import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { DATA_OPTIONS, openCliTrainEval, recordData } from '../data.js';
+import { DATA_OPTIONS, VALIDATION_OPTION, openCliTrainEval, recordData, validationArg } from '../data.js';
+import { holdOut } from '../../data/source.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a model on Fashion-MNIST on ONNX Runtime (generated backward graph)',
-  usage: 'rebirth train MODEL [--input-shape NAME=D1,D2,...] --data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N] --epochs N -o OUT [--lr 0.05] [--batch 64] [--optimizer sgd|adam|adamw] ' +
+  usage: 'rebirth train MODEL [--input-shape NAME=D1,D2,...] --data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N] --epochs N [--validation N] -o OUT [--lr 0.05] [--batch 64] [--optimizer sgd|adam|adamw] ' +
     '[--momentum 0.9] [--nesterov] [--weight-decay 5e-4] [--schedule cosine|constant|step:EPOCHS:GAMMA] [--warmup EPOCHS] ' +
     '[--smoothing 0.1] [--ema 0.999] [--augment] [--freeze-bn] [--seed N] [--threads N] [--replicas N|auto] [--limit N] [--resume] [--json]',
   options: {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
+    ...VALIDATION_OPTION,
     data: { type: 'string' }, epochs: { type: 'string' }, output: { type: 'string', short: 'o' }, lr: { type: 'string' },
     batch: { type: 'string' }, optimizer: { type: 'string' }, momentum: { type: 'string' }, nesterov: { type: 'boolean' },
     'weight-decay': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' }, smoothing: { type: 'string' }, ema: { type: 'string' },
@@ -38,7 +40,10 @@ export const trainCommand: Command = {
     if (!spec.startsWith('zoo:')) checkOutput(out, [spec]);
     const { model, file } = resolveModel(spec, inputShapeArgs(args, 'train'));
     const opened = openCliTrainEval(args, model, limit);
-    const data = opened.train.data;
+    const held = validationArg(args).validation ?? 0;
+    // --validation: the epoch is chosen on training images held out; the test set is only reported.
+    const split = held > 0 ? holdOut(opened.train.data, held) : undefined;
+    const data = split?.train ?? opened.train.data;
     const test = opened.test.data;
     const stepsPerEpoch = batchCount(data.count, batchSize, true);
     const result = await train(model, data, {
@@ -59,10 +64,11 @@ export const trainCommand: Command = {
       checkpoint: `${out}.ckpt`,
       resume: optFlag(args, 'resume'),
       evalData: test,
+      ...(split ? { selectData: split.validation } : {}),
       onEpoch: (s) => {
         if (!optFlag(args, 'json')) {
           process.stderr.write(`epoch ${s.epoch}: loss ${s.loss.toFixed(4)}, train ${formatPercent(s.trainTop1)}, ` +
-            `test ${s.eval ? formatPercent(s.eval.top1, 2) : '-'}, ${s.imagesPerSecond.toFixed(0)} img/s\n`);
+            `${s.validation ? `validation ${formatPercent(s.validation.top1, 2)}, ` : ''}test ${s.eval ? formatPercent(s.eval.top1, 2) : '-'}, ${s.imagesPerSecond.toFixed(0)} img/s\n`);
         }
       },
     });
@@ -70,11 +76,12 @@ export const trainCommand: Command = {
     saveModel(result.model, out, { protect: file ? [file] : [] });
     const best = result.history[result.bestEpoch - 1];
     if (optFlag(args, 'json')) {
-      printJson({ output: out, bestEpoch: result.bestEpoch, top1: best?.eval?.top1, history: result.history });
+      printJson({ output: out, bestEpoch: result.bestEpoch, validation: held, top1: best?.eval?.top1, history: result.history });
     } else {
-      process.stdout.write(`${formatTable(['epoch', 'loss', 'train top-1', 'test top-1', 'img/s'], result.history.map((s) => [
-        s.epoch, s.loss.toFixed(4), formatPercent(s.trainTop1, 2), s.eval ? formatPercent(s.eval.top1, 2) : '-', s.imagesPerSecond.toFixed(0),
-      ]))}\nbest epoch ${result.bestEpoch}: test top-1 ${best?.eval ? formatPercent(best.eval.top1, 2) : '-'}; wrote ${out}\n`);
+      process.stdout.write(`${formatTable(['epoch', 'loss', 'train top-1', ...(split ? ['validation top-1'] : []), 'test top-1', 'img/s'], result.history.map((s) => [
+        s.epoch, s.loss.toFixed(4), formatPercent(s.trainTop1, 2), ...(split ? [s.validation ? formatPercent(s.validation.top1, 2) : '-'] : []),
+        s.eval ? formatPercent(s.eval.top1, 2) : '-', s.imagesPerSecond.toFixed(0),
+      ]))}\n${split ? `epoch ${result.bestEpoch} (chosen on ${held} held-out training images)` : `best epoch ${result.bestEpoch}`}: test top-1 ${best?.eval ? formatPercent(best.eval.top1, 2) : '-'}; wrote ${out}\n`);
     }
   },
 };
