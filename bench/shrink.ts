@@ -153,6 +153,9 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
   });
   plans.push({ model: name, target, variant, given: planned !== undefined, items: merges.map((i) => i.label), removed: merges.flatMap((i) => i.removed.map((a) => a.name)) });
   process.stdout.write(`${name} on ${target} (${variant}): ${merges.map((i) => i.label).join('; ')}\n`);
+  if (r.polish) {
+    process.stdout.write(`  polish ${r.polish.kept ? 'kept' : 'not kept'}: held-out top-1 ${(100 * r.polish.validation.before).toFixed(2)}% before it, ${(100 * r.polish.validation.after).toFixed(2)}% after\n`);
+  }
 }
 
 if (parts.has('mobilenet')) {

@@ -12,7 +12,7 @@
  * collapsed block are removed at once (the block is one conv from the start).
  */
 import type { Model, Node } from '../ir/graph.js';
-import type { Data } from '../data/source.js';
+import { holdOut, type Data } from '../data/source.js';
 import { floatTensor } from '../ir/tensor.js';
 import { NameGen, topologicalSort } from '../ir/topology.js';
 import { cloneModel } from '../rewrite/engine.js';
@@ -91,6 +91,11 @@ export interface ShrinkRetrainResult {
   /** Top-1 of the teacher, of the linearized network untrained, of the merged one (before any polish) and of the result. */
   accuracy?: { before: number; linearized: number; merged: number; after: number };
   history: EpochStats[];
+  /**
+   * With `validation`: the held-out top-1 of the merged network before the polish and of the polish's
+   * chosen epoch; the polish is kept only when it is higher (otherwise the exact merge is the result).
+   */
+  polish?: { kept: boolean; validation: { before: number; after: number } };
   diverged?: string;
   latency: Speedup;
 }
@@ -215,14 +220,23 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
   const mergedTop1 = await accuracyOf(merged);
   let after = mergedTop1;
   const polish = options.polish ?? 0;
+  let polished: ShrinkRetrainResult['polish'];
   if (retraining && polish > 0 && !diverged && lin.groups.length > 0) {
     const r = await finetune(cloneModel(merged), { ...retraining, epochs: polish, lr: options.polishLr ?? polishRate(retraining.lr) });
     history.push(...r.history);
+    // The merged network before the polish is a candidate epoch too: on the same held-out images
+    // (holdOut is deterministic) the polish must beat it to be kept.
+    const held = retraining.validation ? holdOut(retraining.train, retraining.validation).validation : undefined;
+    const chosen = r.history[r.bestEpoch - 1];
+    if (held && chosen?.validation && !r.diverged) {
+      const before = (await evaluate(merged, held, { threads: options.threads ?? 2 })).top1;
+      polished = { kept: chosen.validation.top1 > before, validation: { before, after: chosen.validation.top1 } };
+    }
     if (r.diverged) diverged = r.diverged.message;
-    else {
+    else if (polished?.kept !== false) {
       merged = r.model;
-      // finetune returns its best evaluated epoch; its top-1 is that of the returned weights.
-      after = r.history[r.bestEpoch - 1]?.eval?.top1 ?? await accuracyOf(merged);
+      // finetune returns its chosen epoch; its test top-1 is that of the returned weights.
+      after = chosen?.eval?.top1 ?? await accuracyOf(merged);
     }
   }
   // A loss that stays finite can still leave the network at chance (the linearized mobilenetv2-mini at lr
@@ -236,7 +250,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
     ...(options.measureSeconds !== undefined ? { minSeconds: options.measureSeconds } : {}),
   });
   return {
-    planned, model: merged, linearized, verification, history, latency,
+    planned, model: merged, linearized, verification, history, latency, ...(polished ? { polish: polished } : {}),
     ...(options.test ? { accuracy: { before, linearized: untrained, merged: mergedTop1, after } } : {}),
     ...(diverged ? { diverged } : {}),
   };

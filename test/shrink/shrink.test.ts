@@ -75,6 +75,18 @@ test('shrinkAndRetrain: distillation on the linearized network, then an exact me
     return a.some((v, i) => Math.abs(v - (b[i] as number)) > 1e-6);
   });
   assert.ok(moved, 'polishing moved a merged conv');
+
+  // With a validation split the merged network before the polish competes with the polish's epochs: a
+  // polish at rate 0 changes nothing, cannot beat it, and is not kept.
+  const still = await shrinkAndRetrain(model, {
+    retrain: 'distill', train, test: testSet, epochs: 1, progress: false, threads: 1, anneal: 2, polish: 1, polishLr: 0, validation: 64, planned: { ...timed, plan },
+  });
+  assert.ok(still.history.every((h) => h.validation !== undefined), 'every epoch chosen on the held-out images');
+  assert.equal(still.polish?.kept, false);
+  assert.equal(still.polish.validation.after, still.polish.validation.before);
+  assert.equal(still.accuracy?.after, still.accuracy?.merged);
+  const stillExact = mergeGroups(still.linearized, groups);
+  for (const [name, t] of stillExact.graph.initializers) assert.deepEqual(tensorToFloat32(still.model.graph.initializers.get(name)!), tensorToFloat32(t), name);
   assert.equal(r.planned.importance.loss, 'labels');
   assert.ok(r.history.length >= 1);
   assert.ok(r.verification.checked && r.verification.passed);

@@ -105,6 +105,10 @@ export const shrinkCommand: Command = {
       lines.push(`top-1 before ${formatPercent(a.before, 2)}, linearized before retraining ${formatPercent(a.linearized, 2)}, ` +
         `${a.merged !== a.after ? `merged ${formatPercent(a.merged, 2)}, after polishing ` : 'after '}${formatPercent(a.after, 2)}`);
     }
+    if (result.polish) {
+      const v = result.polish.validation;
+      lines.push(`polish ${result.polish.kept ? 'kept' : 'not kept (the exact merge is the result)'}: held-out top-1 ${formatPercent(v.before, 2)} before it, ${formatPercent(v.after, 2)} after`);
+    }
     if (result.diverged) lines.push(`warning: retraining diverged (${result.diverged})`);
     const l = result.latency;
     lines.push(`latency ${p.target} (1 thread, ${p.table.clock} clock): ${l.beforeMs.toFixed(3)} ms -> ${l.afterMs.toFixed(3)} ms (${l.speedup.toFixed(2)}x paired, 95% ${l.interval[0].toFixed(2)}-${l.interval[1].toFixed(2)} over ${l.rounds} rounds; wanted ${p.speedup.toFixed(2)}x)`);
