@@ -100,7 +100,18 @@ def main():
         "imagesPerSecond": args.batch * args.steps / total, "msPerStep": 1000 * total / args.steps, "stepsMs": steps_ms,
         "params": sum(p.numel() for p in net.parameters()), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "openblas": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
+        "blas": blas_libraries(),
     }))
+
+
+def blas_libraries():
+    # The BLAS torch loaded (Debian's libblas.so.3 alternative: OpenBLAS, or the slow reference
+    # implementation when no optimized BLAS is installed), so a handicapped peer is visible.
+    try:
+        with open("/proc/self/maps") as f:
+            return sorted({line.split()[-1] for line in f if "blas" in line.split()[-1]})
+    except OSError:
+        return []
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ for (let i = 0; i < warmup + steps; i++) {
 await session.release();
 const rebirthIps = (B * steps) / ((runMs + optMs) / 1000);
 
-interface TorchRun { config: string; openblas: Record<string, string>; imagesPerSecond: number; msPerStep: number; stepsMs: number[]; params: number; torch: string; threads: number }
+interface TorchRun { config: string; openblas: Record<string, string>; blas?: string[]; imagesPerSecond: number; msPerStep: number; stepsMs: number[]; params: number; torch: string; threads: number }
 const overrides = Object.fromEntries((values.openblas ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 const given: NodeJS.ProcessEnv = { ...process.env, ...overrides };
 const stripped: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OPENBLAS_')));
@@ -109,6 +109,10 @@ const torchRuns: TorchRun[] = configs.map(([config, env]) => {
   if (r.params !== paramCount) throw new Error(`PyTorch peer has ${r.params} parameters, rebirth's googlenet-mini ${paramCount}: not the same network`);
   return { config, ...r };
 });
+// Debian's reference BLAS (blas/libblas.so.3) is what torch gets when no optimized BLAS is installed;
+// its users install OpenBLAS (libopenblas0), so say it when the peer runs without.
+const reference = torchRuns.flatMap((t) => t.blas ?? []).filter((l) => /\/blas\/libblas\.so/.test(l));
+if (reference.length > 0) process.stderr.write(`WARNING: PyTorch loaded the reference BLAS (${reference[0]}), not an optimized one: apt-get install libopenblas0 for its best configuration\n`);
 const faster = torchRuns.reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a));
 // Speed-up of rebirth over the faster PyTorch: its step times over rebirth's (independent runs, not paired).
 const ratio = bench.ratio('rebirth / PyTorch (faster config)', faster.stepsMs, stepsMs, { paired: false });
