@@ -11,7 +11,11 @@
  * Prints images/s, the ratio with its 95% interval over steps, the load guard (bench/harness.ts), and
  * where rebirth's step time goes (ORT kernels by op type, feeding/copies, optimizer update in JS).
  *
- * usage: npx tsx bench/train-throughput.ts [--steps 30] [--batch 64] [--threads 2] [--replicas N] [--skip-profile]
+ * --rounds R (default 1): R rounds, each timing `steps` steps of rebirth and then of every PyTorch
+ * configuration, so a drift of the host's speed during the run reaches both; the ratio is then over rounds,
+ * paired (each round's PyTorch ms per step over rebirth's), against the configuration faster in all.
+ *
+ * usage: npx tsx bench/train-throughput.ts [--steps 30] [--rounds 1] [--batch 64] [--threads 2] [--replicas N] [--skip-profile]
  *          --replicas N: split each batch over N worker-thread sessions (data parallel, src/train/step-runner.ts),
  *          each with threads / N intra-op threads, or auto; default: what the trainer does by default
  *          [--openblas OPENBLAS_CORETYPE=Haswell,OPENBLAS_L2_SIZE=...]  (overrides for the first torch run)
@@ -35,11 +39,12 @@ import { Bench, GUARD_OPTIONS } from './harness.js';
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '30' }, batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '2' }, replicas: { type: 'string' },
+    steps: { type: 'string', default: '30' }, rounds: { type: 'string', default: '1' }, batch: { type: 'string', default: '64' }, threads: { type: 'string', default: '2' }, replicas: { type: 'string' },
     warmup: { type: 'string', default: '5' }, 'skip-profile': { type: 'boolean', default: false }, openblas: { type: 'string' }, ...GUARD_OPTIONS,
   },
 });
 const steps = Number(values.steps);
+const rounds = Math.max(1, Math.trunc(Number(values.rounds)));
 const warmup = Number(values.warmup);
 const B = Number(values.batch);
 const threads = Number(values.threads);
@@ -75,25 +80,28 @@ const groups = new Map(trainable.map((n) => [n, { lrMult: 1, decayMult: 1 }]));
 let runMs = 0;
 let optMs = 0;
 const stepsMs: number[] = [];
-for (let i = 0; i < warmup + steps; i++) {
-  const t0 = performance.now();
-  const out = await session.run(feedsFor(), B);
-  const t1 = performance.now();
-  const grads = new Map<string, Float32Array>();
-  for (const [p, g] of Object.entries(tg.gradOutputs)) {
-    const v = out[g];
-    if (v?.type === 'float32') grads.set(p, v.data);
+/** `n` timed steps (after `skip` untimed ones); returns their mean ms per step. */
+async function rebirthSteps(skip: number, n: number): Promise<number> {
+  const before = stepsMs.length;
+  for (let i = 0; i < skip + n; i++) {
+    const t0 = performance.now();
+    const out = await session.run(feedsFor(), B);
+    const t1 = performance.now();
+    const grads = new Map<string, Float32Array>();
+    for (const [p, g] of Object.entries(tg.gradOutputs)) {
+      const v = out[g];
+      if (v?.type === 'float32') grads.set(p, v.data);
+    }
+    opt.step(params, grads, 0.01, groups);
+    const t2 = performance.now();
+    if (i >= skip) {
+      runMs += t1 - t0;
+      optMs += t2 - t1;
+      stepsMs.push(t2 - t0);
+    }
   }
-  opt.step(params, grads, 0.01, groups);
-  const t2 = performance.now();
-  if (i >= warmup) {
-    runMs += t1 - t0;
-    optMs += t2 - t1;
-    stepsMs.push(t2 - t0);
-  }
+  return stepsMs.slice(before).reduce((a, b) => a + b, 0) / n;
 }
-await session.release();
-const rebirthIps = (B * steps) / ((runMs + optMs) / 1000);
 
 interface TorchRun { config: string; openblas: Record<string, string>; blas?: string[]; imagesPerSecond: number; msPerStep: number; stepsMs: number[]; params: number; torch: string; threads: number }
 const overrides = Object.fromEntries((values.openblas ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
@@ -103,19 +111,40 @@ const configs: Array<[string, NodeJS.ProcessEnv]> = Object.keys(given).some((k) 
   ? [['OPENBLAS_* as set', given], ['OPENBLAS_* unset', stripped]]
   : [['no OPENBLAS_* set', stripped]];
 if (configs.length === 1) process.stderr.write('no OPENBLAS_* variable in this environment: PyTorch runs once (pass --openblas K=V,... to time overrides too)\n');
-const torchRuns: TorchRun[] = configs.map(([config, env]) => {
+const torchRun = (config: string, env: NodeJS.ProcessEnv): TorchRun => {
   const out = execFileSync('/usr/bin/python3', [path.join(import.meta.dirname, 'torch_train.py'), '--batch', String(B), '--threads', String(threads), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', env });
   const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Omit<TorchRun, 'config'>;
   if (r.params !== paramCount) throw new Error(`PyTorch peer has ${r.params} parameters, rebirth's googlenet-mini ${paramCount}: not the same network`);
   return { config, ...r };
+};
+// Round by round: rebirth's steps, then each PyTorch configuration's (a fresh process, its own warm-up).
+const rebirthRoundMs: number[] = [];
+const torchRoundRuns: TorchRun[][] = [];
+for (let r = 0; r < rounds; r++) {
+  rebirthRoundMs.push(await rebirthSteps(r === 0 ? warmup : 0, steps));
+  torchRoundRuns.push(configs.map(([config, env]) => torchRun(config, env)));
+  if (rounds > 1) process.stderr.write(`round ${r + 1}/${rounds}: rebirth ${(rebirthRoundMs[r] as number).toFixed(1)} ms/step, PyTorch ${(torchRoundRuns[r] ?? []).map((t) => `${t.msPerStep.toFixed(1)}`).join(' / ')} ms/step\n`);
+}
+await session.release();
+const rebirthIps = (B * steps * rounds) / ((runMs + optMs) / 1000);
+// Per configuration, all its rounds' steps together.
+const torchRuns: TorchRun[] = configs.map(([config], k) => {
+  const runs = torchRoundRuns.map((round) => round[k] as TorchRun);
+  const all = runs.flatMap((t) => t.stepsMs);
+  const ms = all.reduce((a, b) => a + b, 0) / all.length;
+  return { ...(runs[0] as TorchRun), config, stepsMs: all, msPerStep: ms, imagesPerSecond: (1000 * B) / ms };
 });
 // Debian's reference BLAS (blas/libblas.so.3) is what torch gets when no optimized BLAS is installed;
 // its users install OpenBLAS (libopenblas0), so say it when the peer runs without.
 const reference = torchRuns.flatMap((t) => t.blas ?? []).filter((l) => /\/blas\/libblas\.so/.test(l));
 if (reference.length > 0) process.stderr.write(`WARNING: PyTorch loaded the reference BLAS (${reference[0]}), not an optimized one: apt-get install libopenblas0 for its best configuration\n`);
 const faster = torchRuns.reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a));
-// Speed-up of rebirth over the faster PyTorch: its step times over rebirth's (independent runs, not paired).
-const ratio = bench.ratio('rebirth / PyTorch (faster config)', faster.stepsMs, stepsMs, { paired: false });
+// Speed-up of rebirth over the faster PyTorch: its step times over rebirth's. One round: the steps of two
+// independent runs (not paired). Several: each round's mean step, paired by round.
+const fasterIndex = configs.findIndex(([config]) => config === faster.config);
+const ratio = rounds > 1
+  ? bench.ratio('rebirth / PyTorch (faster config), paired by round', torchRoundRuns.map((round) => (round[fasterIndex] as TorchRun).msPerStep), rebirthRoundMs, { paired: true })
+  : bench.ratio('rebirth / PyTorch (faster config)', faster.stepsMs, stepsMs, { paired: false });
 
 let kernels: Array<{ op: string; ms: number; share: number }> = [];
 if (!values['skip-profile']) {
@@ -126,18 +155,18 @@ if (!values['skip-profile']) {
   kernels = [...byOp.entries()].sort((a, b) => b[1] - a[1]).map(([op, ms]) => ({ op, ms, share: ms / kernelMs }));
 }
 
-console.log(`googlenet-mini (${paramCount} parameters), batch ${B}, ${threads} threads${replicas > 1 ? ` over ${replicas} data-parallel replicas` : ''}, ${steps} timed steps after ${warmup}`);
+console.log(`googlenet-mini (${paramCount} parameters), batch ${B}, ${threads} threads${replicas > 1 ? ` over ${replicas} data-parallel replicas` : ''}, ${steps} timed steps after ${warmup}${rounds > 1 ? `, ${rounds} rounds` : ''}`);
 console.log(formatTable(['trainer', 'images/s', 'ms/step'], [
-  [`rebirth (ORT node, generated training graph${replicas > 1 ? `, ${replicas} replicas` : ''})`, rebirthIps.toFixed(0), ((runMs + optMs) / steps).toFixed(1)],
+  [`rebirth (ORT node, generated training graph${replicas > 1 ? `, ${replicas} replicas` : ''})`, rebirthIps.toFixed(0), ((runMs + optMs) / (steps * rounds)).toFixed(1)],
   ...torchRuns.map((t) => [`PyTorch ${t.torch} nn layers, ${t.config}`, t.imagesPerSecond.toFixed(0), t.msPerStep.toFixed(1)]),
 ]));
 console.log(`ratio rebirth / PyTorch (${faster.config}, the faster): ${ratio.ratio.toFixed(2)}x (95% interval ${ratio.interval[0].toFixed(2)}-${ratio.interval[1].toFixed(2)})`);
-console.log(`rebirth step: session.run ${(runMs / steps).toFixed(1)} ms, optimizer in JS ${(optMs / steps).toFixed(1)} ms`);
+console.log(`rebirth step: session.run ${(runMs / (steps * rounds)).toFixed(1)} ms, optimizer in JS ${(optMs / (steps * rounds)).toFixed(1)} ms`);
 if (kernels.length > 0) {
   console.log(formatTable(['ORT kernel op', 'ms/step', 'share'], kernels.slice(0, 12).map((k) => [k.op, k.ms.toFixed(1), `${(100 * k.share).toFixed(1)}%`])));
 }
 bench.finish({
-  batch: B, threads, replicas, steps, warmup, params: paramCount,
-  rebirth: { imagesPerSecond: rebirthIps, msPerStep: (runMs + optMs) / steps, runMsPerStep: runMs / steps, optMsPerStep: optMs / steps, stepsMs },
+  batch: B, threads, replicas, steps, rounds, warmup, params: paramCount,
+  rebirth: { imagesPerSecond: rebirthIps, msPerStep: (runMs + optMs) / (steps * rounds), runMsPerStep: runMs / (steps * rounds), optMsPerStep: optMs / (steps * rounds), stepsMs, roundMs: rebirthRoundMs },
   torch: torchRuns, fasterTorch: faster.config, ratio: ratio.ratio, interval: ratio.interval, kernels,
 });
