@@ -42,5 +42,5 @@ process.stdout.write(`teacher ${(100 * teacherTop1).toFixed(2)}%; merged network
 const r = await finetune(student, { ...recipe, epochs, lr });
 const last = r.history.at(-1)?.eval?.top1 ?? NaN;
 const best = r.history[r.bestEpoch - 1]?.eval?.top1 ?? NaN;
-process.stdout.write(`last epoch ${pt(last)}; best epoch (${r.bestEpoch}, chosen on the test set, as finetune does) ${pt(best)}; load average ${load()}\n`);
+process.stdout.write(`last epoch ${pt(last)}; best epoch (${r.bestEpoch}, chosen on the test set, as finetune does without a validation split) ${pt(best)}; load average ${load()}\n`);
 if (values.out) saveModel(r.model, values.out);

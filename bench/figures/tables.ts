@@ -59,9 +59,7 @@ function numOr(value: unknown, key: string, fallback: number): number {
 
 /** How the demo record's epoch was chosen: older records (before the validation split) lack the field. */
 function validationNote(summary: unknown): string {
-  const accuracy = at(summary, 'accuracy');
-  const n = numOr(accuracy, 'validation', -1);
-  if (n < 0) return ', the best epoch on the test set';
+  const n = numOr(at(summary, 'accuracy'), 'validation', 0);
   return n > 0 ? `, the epoch chosen on ${n.toLocaleString('en-US')} training images held out` : ', the best epoch on the test set';
 }
 

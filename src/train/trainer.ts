@@ -261,19 +261,14 @@ export async function train(model: Model, data: Data, options: TrainOptions): Pr
       if (choosing) {
         writeParams(model, result);
         const threads = options.threads ?? 2;
-        let chosenBy: number | undefined;
-        if (options.selectData) {
-          const v = await evaluate(model, options.selectData, { threads });
-          stats.validation = { top1: v.top1, top5: v.top5, loss: v.loss };
-          chosenBy = v.top1;
-        }
-        if (options.evalData) {
-          const r = await evaluate(model, options.evalData, { threads });
-          stats.eval = { top1: r.top1, top5: r.top5, loss: r.loss };
-          chosenBy ??= r.top1;
-        }
-        if ((chosenBy ?? -Infinity) > bestTop1) {
-          bestTop1 = chosenBy ?? -Infinity;
+        const v = options.selectData ? await evaluate(model, options.selectData, { threads }) : undefined;
+        const r = options.evalData ? await evaluate(model, options.evalData, { threads }) : undefined;
+        if (v) stats.validation = { top1: v.top1, top5: v.top5, loss: v.loss };
+        if (r) stats.eval = { top1: r.top1, top5: r.top5, loss: r.loss };
+        // `choosing` guarantees one of the two.
+        const score = (v ?? r)?.top1 ?? -Infinity;
+        if (score > bestTop1) {
+          bestTop1 = score;
           bestEpoch = epoch + 1;
           best = new Map([...result].map(([k, v]) => [k, Float32Array.from(v)]));
         }
