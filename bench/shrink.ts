@@ -13,7 +13,7 @@
  * Ratios are against the folded teacher measured in the same session set; the load average is printed
  * before and after, since a loaded machine (other jobs on the 2 cores) moves every absolute figure.
  * usage: npx tsx bench/shrink.ts [--parts mobilenet,resnet,224] [--targets node,wasm (mobilenet's)] [--epochs 4] [--limit N] [--test-limit N]
- *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--ema DECAY] [--polish EPOCHS] [--polish-lr LR] [--validation N] [--batch-norm] [--seed 1]
+ *          [--speedup 1.4] [--resnet-speedup 1.3] [--resnet-variants collapse,skip] [--lr 0.002] [--anneal STAGES] [--ema DECAY] [--polish EPOCHS] [--polish-lr LR] [--validation N] [--batch-norm] [--augment] [--hints W] [--seed 1]
  *          [--items ID,... (mobilenet's plan given, not timed: e.g. 0:3-5,0:6-6,0:7-9)]
  *          [--runs 20] [--threads 2] [--quick] [--json FILE] [--save DIR]
  *          --save DIR: write each retrained network and its folded teacher (MODEL-TARGET.onnx,
@@ -43,7 +43,7 @@ const { values } = parseArgs({
     parts: { type: 'string' }, targets: { type: 'string' }, epochs: { type: 'string' }, limit: { type: 'string' }, 'test-limit': { type: 'string' },
     speedup: { type: 'string' }, 'resnet-speedup': { type: 'string' }, runs: { type: 'string' }, threads: { type: 'string' },
     quick: { type: 'boolean' }, mobilenet: { type: 'string' }, resnet: { type: 'string' },
-    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, ema: { type: 'string' }, polish: { type: 'string' }, 'polish-lr': { type: 'string' }, validation: { type: 'string' }, seed: { type: 'string' }, 'batch-norm': { type: 'boolean' }, items: { type: 'string' },
+    'resnet-variants': { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, ema: { type: 'string' }, polish: { type: 'string' }, 'polish-lr': { type: 'string' }, validation: { type: 'string' }, seed: { type: 'string' }, 'batch-norm': { type: 'boolean' }, augment: { type: 'boolean' }, hints: { type: 'string' }, items: { type: 'string' },
     save: { type: 'string' },
     ...GUARD_OPTIONS,
   },
@@ -72,6 +72,10 @@ const validation = values.validation !== undefined ? Number(values.validation) :
 // Batch order and augmentation seed of the retraining (shrinkAndRetrain's default 1): a second seed shows the run-to-run spread.
 const seed = values.seed !== undefined ? Number(values.seed) : undefined;
 const batchNorm = values['batch-norm'] ?? false;
+// Random crops (pad 2) and mirrors while distilling, the teacher on the same views (the zoo teachers' training augmentation).
+const augment = values.augment ? { pad: 2, flip: true } : undefined;
+// Weight of matching each changed item's output to the teacher's (shrinkAndRetrain's hints; 0: off).
+const hints = values.hints !== undefined ? Number(values.hints) : 0;
 const itemIds = values.items?.split(',');
 const resnetVariants = new Set((values['resnet-variants'] ?? 'collapse,skip').split(','));
 for (const v of resnetVariants) if (v !== 'collapse' && v !== 'skip') throw new Error(`--resnet-variants: '${v}' is not collapse or skip`);
@@ -81,7 +85,7 @@ const started = performance.now();
 const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(0)} s`;
 
 process.stdout.write(`bench/shrink: ${os.cpus()[0]?.model.trim() ?? 'cpu'} x${os.cpus().length}, node ${process.version}; load average before: ${load()}\n`);
-process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, ema ${ema ?? 'off'}, polish ${polish ?? 0}${polishLr !== undefined ? ` (lr ${polishLr})` : ''}, epochs chosen on ${validation > 0 ? `${validation} held-out training images` : 'the test set'}, seed ${seed ?? 1}, batch-norm ${batchNorm ? 'on' : 'off'}, plan ${itemIds ? `given (${itemIds.join(', ')})` : 'timed'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
+process.stdout.write(`settings: epochs ${epochs}, lr ${lr ?? 'default'}, anneal ${anneal ?? 0}, ema ${ema ?? 'off'}, polish ${polish ?? 0}${polishLr !== undefined ? ` (lr ${polishLr})` : ''}, epochs chosen on ${validation > 0 ? `${validation} held-out training images` : 'the test set'}, seed ${seed ?? 1}, batch-norm ${batchNorm ? 'on' : 'off'}, augment ${augment ? 'pad 2 + flip' : 'off'}, hints ${hints || 'off'}, plan ${itemIds ? `given (${itemIds.join(', ')})` : 'timed'}, train images ${limit ?? 'all'}, test images ${testLimit ?? 'all'}, runs ${runs}${quick ? ' (--quick: a short version, not the figures)' : ''}\n\n`);
 
 interface Row {
   model: string;
@@ -130,7 +134,7 @@ async function retrained(model: Model, name: string, target: Backend, wanted: nu
   }
   const r = await shrinkAndRetrain(model, {
     retrain: 'distill', target, speedup: wanted, skipBlocks, train, test, epochs, runs, threads, progress: false,
-    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), ...(ema !== undefined ? { ema } : {}), ...(polish !== undefined ? { polish } : {}), ...(polishLr !== undefined ? { polishLr } : {}), ...(seed !== undefined ? { seed } : {}), batchNorm, validation,
+    ...(lr !== undefined ? { lr } : {}), ...(anneal !== undefined ? { anneal } : {}), ...(ema !== undefined ? { ema } : {}), ...(polish !== undefined ? { polish } : {}), ...(polishLr !== undefined ? { polishLr } : {}), ...(seed !== undefined ? { seed } : {}), ...(augment ? { augment } : {}), hints, batchNorm, validation,
     calibration, ...(planned ? { planned } : {}),
     log: (m) => process.stderr.write(`  [${name} ${target} ${variant}] ${m}\n`),
     // Per epoch as it ends, so a run shows its progress and whether more epochs would still help.

@@ -4,7 +4,8 @@ import { openData, openTrainEval, type OpenDataOptions, type OpenedData, type Sp
 import { loadClassNames, loadPreprocess, recordDataInfo } from '../data/preprocess.js';
 import { dataOrigin, isLabeled } from '../data/source.js';
 import { RebirthError } from '../errors.js';
-import { optInt, optString, type ParsedArgs } from './command.js';
+import type { AugmentOptions } from '../data/dataset.js';
+import { optFlag, optInt, optString, type ParsedArgs } from './command.js';
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -22,6 +23,19 @@ export function validationArg(args: ParsedArgs, retrain?: string): { validation?
     throw new RebirthError('--validation chooses among retraining epochs; it needs --retrain and --data');
   }
   return args.values.validation === undefined ? {} : { validation: optInt(args, 'validation', 0, { min: 0 }) };
+}
+
+export const AUGMENT_OPTION: OptionSpec = { augment: { type: 'boolean' } };
+
+/**
+ * --augment: random crops (zero padding of 1/14 of the image height on each side, at least 2 pixels: 2 at
+ * 28x28, 16 at 224) and left-right mirrors, the augmentation the zoo's teachers were trained with.
+ * Refused without retraining.
+ */
+export function augmentArg(args: ParsedArgs, height: number, retrain?: string): { augment?: AugmentOptions } {
+  if (!optFlag(args, 'augment')) return {};
+  if (retrain === 'none') throw new RebirthError('--augment changes the retraining images; it needs --retrain and --data');
+  return { augment: { pad: Math.max(2, Math.round(height / 14)), flip: true } };
 }
 
 /** Usage text of DATA_OPTIONS. */

@@ -151,18 +151,24 @@ export function* batches(ds: Dataset, options: BatchOptions): Generator<Batch, v
       y[i] = ds.labels[src] ?? 0;
       const image = ds.images.subarray(src * sampleSize, (src + 1) * sampleSize);
       const dest = x.subarray(i * sampleSize, (i + 1) * sampleSize);
-      if (rng) {
-        // Fixed draw order per sample (dy, dx, flip) so a sample's augmentation is reproducible.
-        const dy = pad > 0 ? rng.nextInt(2 * pad + 1) - pad : 0;
-        const dx = pad > 0 ? rng.nextInt(2 * pad + 1) - pad : 0;
-        const mirror = flip ? rng.nextUint32() >>> 31 === 1 : false;
-        shiftFlip(image, dest, c, h, w, dy, dx, mirror);
-      } else {
-        dest.set(image);
-      }
+      if (rng) augmentSample(rng, image, dest, ds.shape, pad, flip);
+      else dest.set(image);
     }
     yield { x, y, size, index: b, samples: order.slice(first, first + size) };
   }
+}
+
+/**
+ * One sample's random crop (a shift by up to `pad` pixels, zeros outside) and mirror, drawn from `rng` in a
+ * fixed order per sample (dy, dx, flip) so a sample's augmentation is reproducible. In-memory sets and
+ * .npy sources share it.
+ */
+export function augmentSample(rng: Random, image: Float32Array, dest: Float32Array, shape: readonly [number, number, number], pad: number, flip: boolean): void {
+  const [c, h, w] = shape;
+  const dy = pad > 0 ? rng.nextInt(2 * pad + 1) - pad : 0;
+  const dx = pad > 0 ? rng.nextInt(2 * pad + 1) - pad : 0;
+  const mirror = flip ? rng.nextUint32() >>> 31 === 1 : false;
+  shiftFlip(image, dest, c, h, w, dy, dx, mirror);
 }
 
 /**

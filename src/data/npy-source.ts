@@ -7,11 +7,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { batchCount, checkStartBatch, epochOrder, type Batch, type BatchOptions } from './dataset.js';
+import { AUGMENT_STREAM, augmentSample, batchCount, checkStartBatch, epochOrder, type Batch, type BatchOptions } from './dataset.js';
 import { checkNpyLength, parseNpyHeader, readNpy, type NpyHeader } from './npy.js';
 import { pixelsToTensor, type ResolvedPreprocess } from './preprocess.js';
 import type { DataSource, SkippedFile } from './source.js';
 import { RebirthError, errorMessage, firstLine } from '../errors.js';
+import { Random } from '../util/random.js';
 
 export interface NpySourceOptions {
   /** [channels, height, width] the model takes (checked against X's shape). */
@@ -147,6 +148,10 @@ class NpySource implements DataSource {
     const per = this.shape[0] * this.shape[1] * this.shape[2];
     const { header } = this.base;
     const rowBytes = per * header.itemSize;
+    const pad = options.augment?.pad ?? 0;
+    const flip = options.augment?.flip ?? false;
+    // Decoded into a scratch row first when augmenting: the crop reads neighbouring pixels of the same image.
+    const scratch = pad > 0 || flip ? new Float32Array(per) : undefined;
     const fd = await fs.promises.open(this.base.file, 'r');
     try {
       const row = Buffer.alloc(rowBytes);
@@ -156,14 +161,17 @@ class NpySource implements DataSource {
         const x = new Float32Array(size * per);
         const y = new Int32Array(size);
         const samples = order.slice(first, first + size);
+        const rng = scratch ? new Random(options.seed ?? 0, AUGMENT_STREAM, options.epoch ?? 0, b) : undefined;
         for (let i = 0; i < size; i++) {
           const s = samples[i] ?? 0;
           const r = this.indices ? (this.indices[s] ?? 0) : s;
           await fd.read(row, 0, rowBytes, header.dataStart + r * rowBytes);
-          const dest = x.subarray(i * per, (i + 1) * per);
+          const out = x.subarray(i * per, (i + 1) * per);
+          const dest = scratch ?? out;
           if (header.dtype === 'float32') dest.set(new Float32Array(row.buffer.slice(row.byteOffset, row.byteOffset + rowBytes)));
           else if (header.dtype === 'float64') dest.set(new Float64Array(row.buffer.slice(row.byteOffset, row.byteOffset + rowBytes)));
           else if (this.base.preprocess) pixelsToTensor(hwcOf(row, this.shape), this.shape[0], this.base.preprocess, dest);
+          if (scratch && rng) augmentSample(rng, scratch, out, this.shape, pad, flip);
           y[i] = this.base.labels ? (this.base.labels[r] ?? 0) : -1;
         }
         yield { x, y, size, index: b, samples };

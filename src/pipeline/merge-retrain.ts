@@ -20,7 +20,7 @@ import type { Model } from '../ir/graph.js';
 import type { Data } from '../data/source.js';
 import type { EpochStats, TrainResult } from '../train/trainer.js';
 import { evaluate } from '../train/evaluate.js';
-import { finetune } from '../train/finetune.js';
+import { finetune, type FinetuneOptions } from '../train/finetune.js';
 import { applyMerges, planMerges, type AppliedMerge, type MergeOptions, type Refusal } from '../merge/plan.js';
 import { foldForMerge, type FoldReport } from '../merge/fold.js';
 import type { RebirthLayer } from '../merge/init.js';
@@ -42,6 +42,8 @@ export interface RetrainOptions {
   epochs: number;
   /** Training images held out to choose each retraining's epoch (finetune's `validation`; default 0: chosen on `test`). */
   validation?: number;
+  /** Random crops and mirrors of the training images, the teacher distilling on the same views (finetune's `augment`; default off). */
+  augment?: FinetuneOptions['augment'];
   batchSize?: number;
   /** Learning rate of the non-rebirth layers (default 0.005). */
   lr?: number;
@@ -175,6 +177,7 @@ function retrain(model: Model, teacher: Model, options: RetrainOptions, layers: 
     lr: options.lr ?? 0.005, seed: options.seed ?? 1, threads: options.threads ?? 2, progress: options.progress ?? true,
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     ...(options.validation ? { validation: options.validation } : {}),
+    ...(options.augment ? { augment: options.augment } : {}),
     ...(options.warmupSteps ? { warmupSteps: options.warmupSteps } : {}),
     ...(options.temperature ? { temperature: options.temperature } : {}),
     weights: { blocks: 0, ...options.weights },

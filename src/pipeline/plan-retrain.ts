@@ -63,7 +63,7 @@ export type PlanRetrainMode = 'distill' | 'none';
  * plan holds shrink runs are declared here.
  */
 export interface PlanRetrainOptions extends Pick<RetrainOptions,
-  'train' | 'test' | 'validation' | 'batchSize' | 'temperature' | 'fitImages' | 'fitRefineImages' | 'seed' | 'threads' | 'progress' | 'onStep' | 'onEpoch'> {
+  'train' | 'test' | 'validation' | 'augment' | 'batchSize' | 'temperature' | 'fitImages' | 'fitRefineImages' | 'seed' | 'threads' | 'progress' | 'onStep' | 'onEpoch'> {
   mode: PlanRetrainMode;
   /** Epochs of the first pass (merges + linearized shrink runs); fractions train on that share of the data. */
   epochs: number;
@@ -163,6 +163,7 @@ export async function retrainPlan(original: Model, plan: Pick<RuntimePlanReport,
     weights: { ...options.weights, blocks: extra.blocks },
     ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
     ...(options.validation ? { validation: options.validation } : {}),
+    ...(options.augment ? { augment: options.augment } : {}),
     ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
     ...(extra.checkpoint ? { checkpoint: extra.checkpoint } : {}),
     ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),

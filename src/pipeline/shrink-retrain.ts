@@ -64,6 +64,19 @@ export interface ShrinkRetrainOptions extends ShrinkPlanOptions {
   /** Average the weights over the steps of each stage (finetune's `ema`: decay per step, e.g. 0.999; default off). */
   ema?: number;
   /**
+   * Random crops and mirrors of the training images in every retraining step, the teacher distilling on
+   * the same augmented batch (finetune's `augment`; default off: the teacher's logits are then cached).
+   */
+  augment?: FinetuneOptions['augment'];
+  /**
+   * Weight of matching each changed item's output to the original network's value of the same name
+   * (mean squared error, finetune's `targets`; default 0: off). Each merged run or collapsed block is then
+   * also taught what the original computed at its end, not only through the logits (FitNets' hints,
+   * Romero et al. 2015, at the block boundaries LayerMerge and DepthShrinker keep). The teacher runs every
+   * step (its block outputs cannot be cached).
+   */
+  hints?: number;
+  /**
    * Retrain with a BatchNormalization (training mode) after every changed conv, the identity on
    * calibration images at the start and folded into its conv before the merge (src/shrink/normalize.ts).
    * Needs padding 'push'.
@@ -143,12 +156,14 @@ function copyWeights(trained: Model, into: Model): void {
   for (const [name, t] of trained.graph.initializers) if (into.graph.initializers.has(name)) into.graph.initializers.set(name, t);
 }
 
+type Distillation = Omit<FinetuneOptions, 'epochs'> & { lr: number };
+
 /**
  * The distillation every retraining step of shrink uses (annealing stages, the linear network, the
  * polish): labels + KL to `teacher`, lr 0.002 after 50 warm-up steps, unless `options` say otherwise.
  * `epochs` (and the polish's rate) are the caller's.
  */
-export function shrinkDistillation(teacher: Model, train: Data, options: Omit<ShrinkRetrainOptions, 'retrain'>): Omit<FinetuneOptions, 'epochs'> & { lr: number } {
+export function shrinkDistillation(teacher: Model, train: Data, options: Omit<ShrinkRetrainOptions, 'retrain'>): Distillation {
   return {
     mode: 'distill', train, teacher, lr: options.lr ?? 0.002, warmupSteps: options.warmupSteps ?? 50, seed: options.seed ?? 1,
     progress: options.progress ?? true,
@@ -157,6 +172,7 @@ export function shrinkDistillation(teacher: Model, train: Data, options: Omit<Sh
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(options.ema !== undefined ? { ema: options.ema } : {}),
+    ...(options.augment ? { augment: options.augment } : {}),
     ...(options.validation ? { validation: options.validation } : {}),
     ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
   };
@@ -183,6 +199,16 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
   const before = await accuracyOf(model);
   const untrained = await accuracyOf(linearized);
   const retraining = options.retrain === 'distill' && options.train ? shrinkDistillation(model, options.train, options) : undefined;
+  const hints = options.hints ?? 0;
+  const teacherValues = new Set(planned.folded.graph.nodes.flatMap((n) => n.outputs));
+  // With hints, the teacher is the folded network: the same function as the input model, under the
+  // value names linearize kept. Only boundaries the student being trained computes are matched.
+  const hinted = (base: Distillation, student: Model): Distillation => {
+    if (hints <= 0) return base;
+    const own = new Set(student.graph.nodes.flatMap((n) => n.outputs));
+    const targets = lin.boundaries.filter((b) => own.has(b) && teacherValues.has(b));
+    return targets.length === 0 ? base : { ...base, teacher: planned.folded, targets, weights: { ...base.weights, blocks: hints } };
+  };
   if (retraining && lin.groups.length + lin.removed.length > 0) {
     let normalized: Normalized | undefined;
     if (options.batchNorm && lin.changed.length > 0) {
@@ -197,7 +223,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
     const removedActs = items.flatMap((i) => i.removed).filter((a) => present.has(a.input));
     for (let s = 1; s < stages; s++) {
       const staged = withAnnealedActivations(linearized, planned.folded, removedActs, s / stages);
-      const r = await finetune(staged, { ...retraining, epochs: epochs / stages });
+      const r = await finetune(staged, { ...hinted(retraining, staged), epochs: epochs / stages });
       history.push(...r.history);
       copyWeights(r.model, linearized);
       if (r.diverged) {
@@ -206,7 +232,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
       }
     }
     if (!diverged) {
-      const r = await finetune(linearized, { ...retraining, epochs: stages > 0 ? epochs / stages : epochs });
+      const r = await finetune(linearized, { ...hinted(retraining, linearized), epochs: stages > 0 ? epochs / stages : epochs });
       history.push(...r.history);
       if (r.diverged) diverged = r.diverged.message;
     }
@@ -222,7 +248,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
   const polish = options.polish ?? 0;
   let polished: ShrinkRetrainResult['polish'];
   if (retraining && polish > 0 && !diverged && lin.groups.length > 0) {
-    const r = await finetune(cloneModel(merged), { ...retraining, epochs: polish, lr: options.polishLr ?? polishRate(retraining.lr) });
+    const r = await finetune(cloneModel(merged), { ...hinted(retraining, merged), epochs: polish, lr: options.polishLr ?? polishRate(retraining.lr) });
     history.push(...r.history);
     // The merged network before the polish is a candidate epoch too: on the same held-out images
     // (holdOut is deterministic) the polish must beat it to be kept.

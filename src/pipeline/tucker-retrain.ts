@@ -21,7 +21,7 @@ import { inferTypes } from '../shapes/infer.js';
 import { encodeModel } from '../onnx/encode.js';
 import { Session } from '../runtime/session.js';
 import { evaluate } from '../train/evaluate.js';
-import { finetune } from '../train/finetune.js';
+import { finetune, type FinetuneOptions } from '../train/finetune.js';
 import type { TrainResult } from '../train/trainer.js';
 import { cloneModel } from '../rewrite/engine.js';
 import { Random } from '../util/random.js';
@@ -41,6 +41,8 @@ export interface TuckerRetrainOptions extends TuckerOptions {
   epochs?: number;
   /** Training images held out to choose the epoch (finetune's `validation`; default 0: chosen on `test`). */
   validation?: number;
+  /** Random crops and mirrors of the training images, the teacher distilling on the same views (finetune's `augment`; default off). */
+  augment?: FinetuneOptions['augment'];
   /** Base learning rate (default 0.005, finetune's); new parameters get `fastFactor` x this. */
   lr?: number;
   /**
@@ -123,7 +125,7 @@ export async function tuckerAndRetrain(model: Model, options: TuckerRetrainOptio
       fastParams: decomposed.newParams, fastFactor: options.fastFactor ?? (mode === 'paper' ? 10 : 1), threads,
       ...(mode === 'distill' ? { teacher: teacherModel } : {}),
       ...(test ? { test } : {}), ...(lr !== undefined ? { lr } : {}), ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
-      ...(seed !== undefined ? { seed } : {}), ...(options.validation ? { validation: options.validation } : {}), ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      ...(seed !== undefined ? { seed } : {}), ...(options.validation ? { validation: options.validation } : {}), ...(options.augment ? { augment: options.augment } : {}), ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       ...(options.progress !== undefined ? { progress: options.progress } : {}),
     });
     history = r.history;

@@ -40,6 +40,12 @@ export interface Linearized {
    * block) and of each block's merged groups. The convs retraining has to move most.
    */
   changed: string[];
+  /**
+   * The value each changed item writes for the rest of the network (a run's last conv output, a
+   * collapsed or skipped block's output): the same name and shape as in the folded network, so a
+   * retraining can match it to the original's (shrinkAndRetrain's `hints`).
+   */
+  boundaries: string[];
 }
 
 /** Give every node a unique non-empty name (plans and merge groups refer to nodes by name). */
@@ -107,6 +113,7 @@ export function linearize(folded: Model, structure: ModelStructure, items: reado
   const groups: MergeGroup[] = [];
   const removed: string[] = [];
   const changed: string[] = [];
+  const boundaries: string[] = [];
   const drop = (act: Activation): void => {
     removeActivation(graph, byName, act);
     removed.push(act.name);
@@ -133,6 +140,7 @@ export function linearize(folded: Model, structure: ModelStructure, items: reado
         groups.push({ convs: convs.map((n) => n.name) });
         changed.push(...convs.map((n) => n.name));
       }
+      boundaries.push(u.output);
       continue;
     }
     if (item.kind === 'skip') {
@@ -150,6 +158,8 @@ export function linearize(folded: Model, structure: ModelStructure, items: reado
         removeNodes(graph, new Set([add]));
         replaceUses(graph, u.output, u.input);
       }
+      // Without a shortcut conv the block's output is its input now: nothing of its own to match.
+      if (u.shortcut) boundaries.push(u.output);
       continue;
     }
     const convs: Node[] = [];
@@ -179,10 +189,12 @@ export function linearize(folded: Model, structure: ModelStructure, items: reado
     if (padding === 'push') pushPads(graph, convs);
     if (convs.length > 1) groups.push({ convs: convs.map((n) => n.name) });
     changed.push(...convs.map((n) => n.name));
+    const last = convs[convs.length - 1]?.outputs[0];
+    if (last) boundaries.push(last);
   }
   removeDeadCode(graph);
   topologicalSort(graph);
-  return { model, groups, removed, changed };
+  return { model, groups, removed, changed, boundaries };
 }
 
 /** Each group of convs as one conv, exactly (throws if a group is not exactly mergeable). */

@@ -54,13 +54,21 @@ export interface FinetuneOptions {
   temperature?: number;
   /**
    * Loss weights: labels (1), KL to the teacher (1), block-output MSE per target (0.1). With no targets
-   * or `blocks: 0` the teacher's logits are computed once for the whole training set instead of per step.
+   * (or `blocks: 0`) and no augmentation the teacher's logits are computed once for the whole training
+   * set instead of per step.
    */
   weights?: { labels?: number; kl?: number; blocks?: number };
   seed?: number;
   threads?: number;
   /** Average the weights over the steps (TrainOptions.ema: the decay per step, e.g. 0.999). */
   ema?: number;
+  /**
+   * Random crops and mirrors of the training images (TrainOptions.augment). In 'distill' mode the teacher
+   * then sees the same augmented batch as the student, every step, instead of its logits being cached:
+   * the student matches the teacher's function on views it was not shown before ("consistent teaching",
+   * Beyer et al., CVPR 2022), the augmentation the teachers of the zoo were trained with.
+   */
+  augment?: TrainOptions['augment'];
   /** Data-parallel replicas of the training step (TrainOptions.replicas). */
   replicas?: TrainOptions['replicas'];
   checkpoint?: string;
@@ -116,7 +124,7 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
     loss.push({ kind: 'kl-divergence', labelsName: 'teacher_logits', temperature: options.temperature ?? 4, weight: options.weights?.kl ?? 1 });
     targets.forEach((t, i) => loss.push({ kind: 'mse', output: t, labelsName: `teacher_block_${i}`, weight: blockWeight }));
     const live = runner;
-    if (targets.length > 0) {
+    if (targets.length > 0 || options.augment) {
       batchFeeds = async (x, n, batch) => {
         const feeds = await live.feeds(x, n);
         if (!labeled) teacherLabels(feeds.teacher_logits, batch);
@@ -158,6 +166,7 @@ export async function finetune(model: Model, options: FinetuneOptions): Promise<
       ...(options.trainable ? { trainable: options.trainable } : {}),
       ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
       ...(options.ema !== undefined ? { ema: options.ema } : {}),
+      ...(options.augment ? { augment: options.augment } : {}),
       ...(options.test ? { evalData: options.test } : {}),
       ...(split ? { selectData: split.validation } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),

@@ -130,6 +130,7 @@ test('bad merge options: one-line errors', () => {
     [['--init', 'magic'], /--init must be one of xavier, inherit, fit/],
     [['--reducer-ratio', '3'], /--reducer-ratio/],
     [['--validation', '5000'], /--validation chooses among retraining epochs; it needs --retrain and --data/],
+    [['--augment'], /--augment changes the retraining images; it needs --retrain and --data/],
     [['--checkpoint', teacher, '--retrain', 'distill', '--data', 'fashion-mnist'], /refusing to overwrite the input model/],
   ] as const) {
     expectOneLineError(rebirth('merge', teacher, '-o', out, ...args), pattern);

@@ -20,6 +20,9 @@ void test('bad options: one-line errors', () => {
   expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--retrain', 'none', '--anneal', '3'), /--anneal only changes how the merged runs are retrained/);
   expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--retrain', 'none', '--validation', '5000'), /--validation only changes how the merged runs are retrained/);
   expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--polish', '2'), /--polish only changes how the merged runs are retrained/);
+  expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--retrain', 'none', '--augment'), /--augment only changes how the merged runs are retrained/);
+  expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--retrain', 'none', '--hints', '0.1'), /--hints only changes how the merged runs are retrained/);
+  expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--hints=-1', '--data', 'fashion-mnist'), /--hints must be a number >= 0/);
   expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--ema', '1', '--data', 'fashion-mnist'), /--ema must be a number >= 0 and <= 0.999999/);
   expectOneLineError(rebirth('shrink', 'zoo:mobilenetv2-mini', '-o', out, '--batch-norm', '--padding', 'exact', '--data', 'fashion-mnist', '--limit', '64'), /--batch-norm needs --padding push/);
 });

@@ -34,6 +34,7 @@ void test('bad ranks, bad options and missing data: one-line errors', async () =
     [['--retrain', 'distill'], /--retrain distill needs --data fashion-mnist/],
     [['--retrain', 'sometimes', '--data', 'fashion-mnist'], /--retrain must be one of paper, distill, none/],
     [['--validation', '5000'], /--validation chooses among retraining epochs; it needs --retrain and --data/],
+    [['--augment'], /--augment changes the retraining images; it needs --retrain and --data/],
     [['--validation', 'many', '--retrain', 'distill', '--data', 'fashion-mnist'], /--validation must be/],
   ];
   const results = await Promise.all(cases.map(([args]) => rebirthAsync('tucker', teacher, '-o', out, '--no-measure', ...args)));

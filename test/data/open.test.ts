@@ -8,6 +8,7 @@ import { openData, openTrainEval, modelOutputClasses } from '../../src/data/open
 import { PRESETS, recordDataInfo, resolvePreprocess } from '../../src/data/preprocess.js';
 import { writeNpy } from '../../src/data/npy.js';
 import { firstImages, headData, isSource, streamBatches, type Data } from '../../src/data/source.js';
+import { batches, type Dataset } from '../../src/data/dataset.js';
 import { FASHION_MNIST_DEFAULT_DIR } from '../../src/data/fashion-mnist.js';
 import { GraphBuilder, modelOf } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
@@ -138,6 +139,27 @@ void describe('.npy arrays', () => {
     const u = openData(path.join(dir, 'u.npy'), { split: 'train', shape: [1, 2, 2], preprocess: PRESETS.unit });
     assert.equal(isSource(u.data) && u.data.labeled, false);
     assert.deepEqual([...(await firstImages(u.data, 1)).data], [0, 0.2, 0.4, 1].map(Math.fround));
+  });
+
+  void test('augmented batches from X.npy equal those of the same images in memory (same crops and mirrors)', async () => {
+    const dir = tempDir();
+    const x = Float32Array.from({ length: 6 * 1 * 4 * 4 }, (_, i) => 1 + i);
+    const labels = Int32Array.from([0, 1, 2, 1, 0, 2]);
+    writeNpy(path.join(dir, 'x.npy'), { dtype: 'float32', shape: [6, 1, 4, 4], data: x });
+    writeNpy(path.join(dir, 'y.npy'), { dtype: 'int32', shape: [6], data: labels });
+    const opened = openData(`${path.join(dir, 'x.npy')},${path.join(dir, 'y.npy')}`, { split: 'train', shape: [1, 4, 4] });
+    const memory: Dataset = { images: x, labels, count: 6, shape: [1, 4, 4], classes: 3 };
+    const options = { batchSize: 4, shuffle: true, seed: 5, epoch: 2, augment: { pad: 1, flip: true } };
+    const fromFile = [];
+    for await (const b of streamBatches(opened.data, options)) fromFile.push(b);
+    const inMemory = [...batches(memory, options)];
+    assert.equal(fromFile.length, inMemory.length);
+    fromFile.forEach((b, i) => {
+      assert.deepEqual([...b.x], [...(inMemory[i]?.x ?? [])]);
+      assert.deepEqual([...b.y], [...(inMemory[i]?.y ?? [])]);
+    });
+    // The crops and mirrors did change the images (zeros shifted in, or rows reversed).
+    assert.ok(fromFile.some((b) => b.x.some((v, j) => v !== x[(b.samples[Math.floor(j / 16)] ?? 0) * 16 + (j % 16)])));
   });
 
   void test('shape and label mismatches: one-line errors', () => {

@@ -87,6 +87,17 @@ test('shrinkAndRetrain: distillation on the linearized network, then an exact me
   assert.equal(still.accuracy?.after, still.accuracy?.merged);
   const stillExact = mergeGroups(still.linearized, groups);
   for (const [name, t] of stillExact.graph.initializers) assert.deepEqual(tensorToFloat32(still.model.graph.initializers.get(name)!), tensorToFloat32(t), name);
+
+  // Hints: each changed item's output is matched to the folded teacher's value of the same name. At a rate
+  // of ~0 the weights stay put, so the only difference between the two runs' losses is the added MSE.
+  const boundaries = buildShrunk({ ...timed, plan }).linearized.boundaries;
+  const teacherValues = new Set(timed.folded.graph.nodes.flatMap((n) => n.outputs));
+  assert.ok(boundaries.length > 0 && boundaries.every((b) => teacherValues.has(b)), `boundaries ${boundaries.join(', ')} computed by the folded teacher`);
+  const still2 = (hints: number): ReturnType<typeof shrinkAndRetrain> => shrinkAndRetrain(model, {
+    retrain: 'distill', train, test: testSet, epochs: 1, progress: false, threads: 1, lr: 1e-12, warmupSteps: 0, hints, planned: { ...timed, plan },
+  });
+  const [plain, hinted] = [await still2(0), await still2(1)];
+  assert.ok((hinted.history[0]?.loss ?? 0) > (plain.history[0]?.loss ?? Infinity) + 1e-3, `loss with hints ${hinted.history[0]?.loss} > without ${plain.history[0]?.loss}`);
   assert.equal(r.planned.importance.loss, 'labels');
   assert.ok(r.history.length >= 1);
   assert.ok(r.verification.checked && r.verification.passed);

@@ -63,6 +63,26 @@ test('distillation with cached logits pulls the student towards the teacher', as
   assert.ok(diff(student) < before, 'the student moved towards the teacher');
 });
 
+test('augmented distillation: the teacher sees the same crops and mirrors as the student, every step', async () => {
+  const ds = data(256);
+  const augment = { pad: 1, flip: true };
+  // The views differ from the plain images: the teacher's logits on them are not the cached ones.
+  const runner = await TeacherRunner.create(net(1), [], 1);
+  try {
+    const cached = await runner.logitsFor(ds, false);
+    const batch = batches(ds, { batchSize: 64, shuffle: true, seed: 1, epoch: 0, augment }).next().value;
+    assert.ok(batch);
+    const live = (await runner.feeds(batch.x, batch.size)).teacher_logits?.data as Float32Array;
+    const plain = gatherRows(cached, batch.samples, batch.size).data as Float32Array;
+    assert.ok(live.some((v, i) => Math.abs(v - (plain[i] ?? 0)) > 1e-3), 'augmentation changed the teacher logits');
+  } finally {
+    await runner.release();
+  }
+  // A student identical to the teacher, not moving (lr ~0), has zero KL on every step only if both saw the same view.
+  const r = await finetune(net(1), { mode: 'distill', teacher: net(1), train: ds, epochs: 2, lr: 1e-12, threads: 1, progress: false, weights: { labels: 0 }, augment });
+  for (const h of r.history) assert.ok(Math.abs(h.loss) < 1e-5, `epoch ${h.epoch}: KL ${h.loss}`);
+});
+
 test('validation: the epoch is chosen on images held out of the training set, the test set only reported', async () => {
   const ds = data(256);
   const student = net(2);

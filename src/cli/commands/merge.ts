@@ -10,7 +10,7 @@ import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { DATA_OPTIONS, VALIDATION_OPTION, checkRetrainLabels, openCliTrainEval, recordData, validationArg } from '../data.js';
+import { AUGMENT_OPTION, DATA_OPTIONS, VALIDATION_OPTION, augmentArg, checkRetrainLabels, openCliTrainEval, recordData, validationArg } from '../data.js';
 import type { FitReport } from '../../merge/fit.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command, type ParsedArgs } from '../command.js';
 import { PLAN_OPTIONS, PLAN_USAGE, planFlags, planJson, planLog, planText } from '../plan-flags.js';
@@ -80,13 +80,13 @@ export const mergeCommand: Command = {
   name: 'merge',
   summary: 'DeepRebirth: exact folds, then streamline (conv+LRN+pool -> strided conv), branch (Inception) and exact Fire merging, with retraining',
   usage: 'rebirth merge MODEL [--input-shape NAME=D1,D2,...] -o OUT [--streamline] [--branch] [--fire] [--no-fold] [--only conv1,inception_3a] [--init xavier|inherit|fit] ' +
-    '[--retrain paper|distill|none] [--data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]] [--epochs N] [--validation N] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
+    '[--retrain paper|distill|none] [--data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]] [--epochs N] [--validation N] [--augment] [--lr 0.005] [--kernel cover|keep] [--reducer-ratio 0.5] ' +
     '[--rebirth-lr-factor F] [--warmup STEPS] [--block-weight W] [--fit-images N] [--fit-refine N] [--checkpoint FILE] [--limit N] [--runs N] [--threads N] ' +
     `${PLAN_USAGE} [--families merge,shrink,tucker,fusion] [--explain] [--json]`,
   options: {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
-    ...VALIDATION_OPTION,
+    ...VALIDATION_OPTION, ...AUGMENT_OPTION,
     ...PLAN_OPTIONS,
     output: { type: 'string', short: 'o' }, streamline: { type: 'boolean' }, branch: { type: 'boolean' }, fire: { type: 'boolean' }, 'no-fold': { type: 'boolean' }, only: { type: 'string' },
     init: { type: 'string' }, retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' },
@@ -110,6 +110,7 @@ export const mergeCommand: Command = {
     const composed = families.includes('shrink') || families.includes('tucker');
     const retrain = optChoice<RetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], composed && dataSpec !== undefined ? 'distill' : 'none');
     validationArg(args, retrain);
+    augmentArg(args, 0, retrain);
     if (composed && retrain === 'paper') {
       throw new RebirthError(`--retrain paper with --families ${families.join(',')}: a plan with shrink or Tucker changes is retrained by distillation from the input model; use --retrain distill (the default with --data) or none`);
     }
@@ -164,7 +165,7 @@ export const mergeCommand: Command = {
       const r = await retrainPlan(model, plan, {
         mode: retrain === 'distill' ? 'distill' : 'none', merge: kinds, init, seed, threads,
         train: opened.train.data, test: opened.test.data,
-        epochs: optNumber(args, 'epochs', 1, { min: 0.01 }), ...validationArg(args),
+        epochs: optNumber(args, 'epochs', 1, { min: 0.01 }), ...validationArg(args), ...augmentArg(args, opened.train.data.shape[1]),
         ...(args.values.lr === undefined ? {} : { lr: optNumber(args, 'lr', 0.005, { min: 0 }) }),
         ...(args.values.warmup === undefined ? {} : { warmupSteps: optInt(args, 'warmup', 0, { min: 0 }) }),
         progress: !optFlag(args, 'json'),
@@ -183,7 +184,7 @@ export const mergeCommand: Command = {
       const r = await mergeAndRetrain(model, {
         mode: retrain, merge, init, seed, threads,
         train: opened.train.data, test: opened.test.data,
-        epochs: optNumber(args, 'epochs', 1, { min: 0.01 }), lr: optNumber(args, 'lr', 0.005, { min: 0 }), ...validationArg(args),
+        epochs: optNumber(args, 'epochs', 1, { min: 0.01 }), lr: optNumber(args, 'lr', 0.005, { min: 0 }), ...validationArg(args), ...augmentArg(args, opened.train.data.shape[1]),
         progress: !optFlag(args, 'json'),
         fitImages: optInt(args, 'fit-images', 1024, { min: 1 }),
         fitRefineImages: optInt(args, 'fit-refine', 4096, { min: 0 }),

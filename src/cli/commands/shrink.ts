@@ -6,21 +6,21 @@ import { formatPercent } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { DATA_OPTIONS, DATA_USAGE, VALIDATION_OPTION, openCliTrainEval, recordData, validationArg } from '../data.js';
+import { AUGMENT_OPTION, DATA_OPTIONS, DATA_USAGE, VALIDATION_OPTION, augmentArg, openCliTrainEval, recordData, validationArg } from '../data.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const shrinkCommand: Command = {
   name: 'shrink',
   summary: 'depth compression: remove activations chosen by measured latency and importance, merge the linear conv chains exactly, retrain',
   usage: 'rebirth shrink MODEL -o OUT [--target node|wasm] [--speedup X | --latency-budget MS] [--retrain distill|none] ' +
-    `${DATA_USAGE} [--epochs N] [--lr 0.002] [--anneal STAGES] [--ema 0.999] [--polish EPOCHS] [--polish-lr LR] [--validation N] [--batch-norm] [--calibration N] [--importance labels|kl] [--padding push|exact] ` +
+    `${DATA_USAGE} [--epochs N] [--lr 0.002] [--anneal STAGES] [--ema 0.999] [--polish EPOCHS] [--polish-lr LR] [--validation N] [--augment] [--hints W] [--batch-norm] [--calibration N] [--importance labels|kl] [--padding push|exact] ` +
     '[--max-units 4] [--max-kernel 7] [--max-mac-ratio 2] [--skip-blocks] [--rounds 3] [--runs N] [--clock cpu|wall] [--limit N] [--threads N] [--seed N] ' +
     '[--checkpoint FILE] [--input-shape NAME=D1,D2,...] [--explain] [--json]',
   options: {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
     output: { type: 'string', short: 'o' }, target: { type: 'string' }, speedup: { type: 'string' }, 'latency-budget': { type: 'string' },
-    retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, ema: { type: 'string' }, polish: { type: 'string' }, 'polish-lr': { type: 'string' }, ...VALIDATION_OPTION,
+    retrain: { type: 'string' }, data: { type: 'string' }, epochs: { type: 'string' }, lr: { type: 'string' }, anneal: { type: 'string' }, ema: { type: 'string' }, polish: { type: 'string' }, 'polish-lr': { type: 'string' }, ...VALIDATION_OPTION, ...AUGMENT_OPTION, hints: { type: 'string' },
     calibration: { type: 'string' }, importance: { type: 'string' }, padding: { type: 'string' }, 'max-units': { type: 'string' },
     'max-kernel': { type: 'string' }, 'max-mac-ratio': { type: 'string' }, rounds: { type: 'string' }, runs: { type: 'string' },
     clock: { type: 'string' }, limit: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, checkpoint: { type: 'string' },
@@ -34,7 +34,7 @@ export const shrinkCommand: Command = {
     const dataSpec = optString(args, 'data');
     const retrain = optChoice<ShrinkRetrainMode>(args, 'retrain', ['distill', 'none'], dataSpec === undefined ? 'none' : 'distill');
     if (retrain === 'distill' && dataSpec === undefined) throw new RebirthError('--retrain distill needs --data fashion-mnist (or DIR); pass --retrain none to merge without retraining');
-    for (const flag of ['batch-norm', 'ema', 'anneal', 'polish', 'polish-lr', 'validation'] as const) {
+    for (const flag of ['batch-norm', 'ema', 'anneal', 'polish', 'polish-lr', 'validation', 'augment', 'hints'] as const) {
       if (args.values[flag] !== undefined && retrain === 'none') throw new RebirthError(`--${flag} only changes how the merged runs are retrained; it needs --retrain distill and --data`);
     }
     if (args.values.speedup !== undefined && args.values['latency-budget'] !== undefined) throw new RebirthError('give --speedup or --latency-budget, not both');
@@ -69,7 +69,9 @@ export const shrinkCommand: Command = {
       batchNorm: optFlag(args, 'batch-norm'),
       ema: optNumber(args, 'ema', 0, { min: 0, max: 0.999999 }),
       polish: optNumber(args, 'polish', 0, { min: 0 }),
+      hints: optNumber(args, 'hints', 0, { min: 0 }),
       ...validationArg(args),
+      ...(opened ? augmentArg(args, opened.train.data.shape[1], retrain) : {}),
       ...(args.values['polish-lr'] !== undefined ? { polishLr: optNumber(args, 'polish-lr', 0.001, { min: 0 }) } : {}),
       progress: !json,
       ...(importance ? { importance } : {}),

@@ -6,7 +6,7 @@ import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { DATA_OPTIONS, VALIDATION_OPTION, openCliTrainEval, recordData, validationArg } from '../data.js';
+import { AUGMENT_OPTION, DATA_OPTIONS, VALIDATION_OPTION, augmentArg, openCliTrainEval, recordData, validationArg } from '../data.js';
 import { holdOut } from '../../data/source.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
@@ -23,7 +23,7 @@ export const trainCommand: Command = {
     data: { type: 'string' }, epochs: { type: 'string' }, output: { type: 'string', short: 'o' }, lr: { type: 'string' },
     batch: { type: 'string' }, optimizer: { type: 'string' }, momentum: { type: 'string' }, nesterov: { type: 'boolean' },
     'weight-decay': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' }, smoothing: { type: 'string' }, ema: { type: 'string' },
-    augment: { type: 'boolean' }, seed: { type: 'string' }, threads: { type: 'string' }, replicas: { type: 'string' }, limit: { type: 'string' },
+    ...AUGMENT_OPTION, seed: { type: 'string' }, threads: { type: 'string' }, replicas: { type: 'string' }, limit: { type: 'string' },
     resume: { type: 'boolean' }, json: { type: 'boolean' }, 'freeze-bn': { type: 'boolean' },
   },
   async run(args) {
@@ -56,7 +56,7 @@ export const trainCommand: Command = {
         warmupSteps: Math.round(optNumber(args, 'warmup', 0, { min: 0 }) * stepsPerEpoch),
       },
       loss: { kind: 'cross-entropy', smoothing: optNumber(args, 'smoothing', 0, { min: 0, max: 1 }) },
-      ...(optFlag(args, 'augment') ? { augment: { pad: 2, flip: true } } : {}),
+      ...augmentArg(args, data.shape[1]),
       freezeBatchNorm: optFlag(args, 'freeze-bn'),
       ema: optNumber(args, 'ema', 0, { min: 0, max: 0.999999 }),
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }),

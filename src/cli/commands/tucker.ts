@@ -8,7 +8,7 @@ import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { DATA_OPTIONS, VALIDATION_OPTION, checkRetrainLabels, openCliTrainEval, recordData, validationArg } from '../data.js';
+import { AUGMENT_OPTION, DATA_OPTIONS, VALIDATION_OPTION, augmentArg, checkRetrainLabels, openCliTrainEval, recordData, validationArg } from '../data.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 import { PLAN_OPTIONS, PLAN_USAGE, planFlags, planJson, planLog, planText } from '../plan-flags.js';
 import { planModel, planTuckerRanks, type RuntimePlan } from '../../plan/plan.js';
@@ -56,11 +56,11 @@ export const tuckerCommand: Command = {
   summary: 'Tucker-2 / SVD decomposition of convs and FC layers (Kim et al. 2016), ranks by VBMF, energy, latency or file, with fine-tuning',
   usage: 'rebirth tucker MODEL [--input-shape NAME=D1,D2,...] -o OUT [--ranks vbmf|energy:0.9|latency:0.7|fraction:0.5[,0.25]|FILE.json] [--only L1,L2] [--backend node|wasm] [--no-measure] [--no-fold] [--hooi N] [--runs N] ' +
     `${PLAN_USAGE} [--granularity block|layer] [--explain] ` +
-    '[--retrain paper|distill|none] [--data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]] [--epochs N] [--validation N] [--lr 0.005] [--limit N] [--threads N] [--json]',
+    '[--retrain paper|distill|none] [--data fashion-mnist|DIR|X.npy[,Y.npy] [--eval-data DIR] [--preprocess unit|imagenet|caffe|FILE.json] [--classes FILE] [--workers N]] [--epochs N] [--validation N] [--augment] [--lr 0.005] [--limit N] [--threads N] [--json]',
   options: {
     ...INPUT_SHAPE_OPTION,
     ...DATA_OPTIONS,
-    ...VALIDATION_OPTION,
+    ...VALIDATION_OPTION, ...AUGMENT_OPTION,
     ...PLAN_OPTIONS, granularity: { type: 'string' }, explain: { type: 'boolean' },
     output: { type: 'string', short: 'o' }, ranks: { type: 'string' }, only: { type: 'string' }, backend: { type: 'string' },
     'no-measure': { type: 'boolean' }, 'no-fold': { type: 'boolean' }, hooi: { type: 'string' }, runs: { type: 'string' }, json: { type: 'boolean' },
@@ -87,6 +87,7 @@ export const tuckerCommand: Command = {
     const runs = optInt(args, 'runs', 20, { min: 1 });
     const retrain = optChoice<TuckerRetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], 'none');
     validationArg(args, retrain);
+    augmentArg(args, 0, retrain);
     const dataSpec = optString(args, 'data');
     // Checked before any work: fine-tuning without data is a usage error, not something to discover later.
     if (retrain !== 'none' && dataSpec === undefined) throw new RebirthError(`--retrain ${retrain} needs --data fashion-mnist (or DIR)`);
@@ -112,7 +113,7 @@ export const tuckerCommand: Command = {
     // With a plan, its kept ranks are applied as given (they were measured already); fine-tuning and the reports follow as before.
     const r = await tuckerAndRetrain(model, {
       ranks: plan ? planTuckerRanks(plan) : rankRule(ranks, model, ranksText), backend, measure: plan ? false : !optFlag(args, 'no-measure'),
-      fold: !optFlag(args, 'no-fold'), hooi, runs, retrain, epochs, lr, threads, progress: !json, ...validationArg(args),
+      fold: !optFlag(args, 'no-fold'), hooi, runs, retrain, epochs, lr, threads, progress: !json, ...validationArg(args), ...(opened ? augmentArg(args, opened.train.data.shape[1]) : {}),
       ...(only && !plan ? { only } : {}), ...(data ? { train: data.train, test: data.test } : {}),
     });
     const pair = { before: encodeModel(model), after: encodeModel(r.model) };
