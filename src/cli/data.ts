@@ -4,7 +4,7 @@ import { openData, openTrainEval, type OpenDataOptions, type OpenedData, type Sp
 import { loadClassNames, loadPreprocess, recordDataInfo } from '../data/preprocess.js';
 import { dataOrigin, isLabeled } from '../data/source.js';
 import { RebirthError } from '../errors.js';
-import type { AugmentOptions } from '../data/dataset.js';
+import { defaultAugment, type AugmentOptions } from '../data/dataset.js';
 import { optFlag, optInt, optString, type ParsedArgs } from './command.js';
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -27,15 +27,11 @@ export function validationArg(args: ParsedArgs, retrain?: string): { validation?
 
 export const AUGMENT_OPTION: OptionSpec = { augment: { type: 'boolean' } };
 
-/**
- * --augment: random crops (zero padding of 1/14 of the image height on each side, at least 2 pixels: 2 at
- * 28x28, 16 at 224) and left-right mirrors, the augmentation the zoo's teachers were trained with.
- * Refused without retraining.
- */
+/** --augment: random crops and mirrors of the retraining images (defaultAugment); refused without retraining. */
 export function augmentArg(args: ParsedArgs, height: number, retrain?: string): { augment?: AugmentOptions } {
   if (!optFlag(args, 'augment')) return {};
   if (retrain === 'none') throw new RebirthError('--augment changes the retraining images; it needs --retrain and --data');
-  return { augment: { pad: Math.max(2, Math.round(height / 14)), flip: true } };
+  return { augment: defaultAugment(height) };
 }
 
 /** Usage text of DATA_OPTIONS. */

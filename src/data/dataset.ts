@@ -159,6 +159,15 @@ export function* batches(ds: Dataset, options: BatchOptions): Generator<Batch, v
 }
 
 /**
+ * The crops and mirrors `--augment` means for images `height` pixels tall: zero padding of 1/14 of the
+ * height on each side, at least 2 pixels (2 at 28x28, as the zoo's teachers were trained; 16 at 224), and
+ * a left-right mirror with probability 1/2.
+ */
+export function defaultAugment(height: number): AugmentOptions {
+  return { pad: Math.max(2, Math.round(height / 14)), flip: true };
+}
+
+/**
  * One sample's random crop (a shift by up to `pad` pixels, zeros outside) and mirror, drawn from `rng` in a
  * fixed order per sample (dy, dx, flip) so a sample's augmentation is reproducible. In-memory sets and
  * .npy sources share it.

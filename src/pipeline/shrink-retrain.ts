@@ -200,7 +200,7 @@ export async function shrinkAndRetrain(model: Model, options: ShrinkRetrainOptio
   const untrained = await accuracyOf(linearized);
   const retraining = options.retrain === 'distill' && options.train ? shrinkDistillation(model, options.train, options) : undefined;
   const hints = options.hints ?? 0;
-  const teacherValues = new Set(planned.folded.graph.nodes.flatMap((n) => n.outputs));
+  const teacherValues = hints > 0 ? new Set(planned.folded.graph.nodes.flatMap((n) => n.outputs)) : new Set<string>();
   // With hints, the teacher is the folded network: the same function as the input model, under the
   // value names linearize kept. Only boundaries the student being trained computes are matched.
   const hinted = (base: Distillation, student: Model): Distillation => {
