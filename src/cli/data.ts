@@ -17,21 +17,26 @@ export const DATA_OPTIONS: OptionSpec = {
 /** --validation N of the commands that retrain: training images held out to choose the epoch. */
 export const VALIDATION_OPTION: OptionSpec = { validation: { type: 'string' } };
 
-/** The retraining's `validation` from --validation (absent: the command's default); refused without retraining. */
-export function validationArg(args: ParsedArgs, retrain?: string): { validation?: number } {
-  if (args.values.validation !== undefined && retrain === 'none') {
-    throw new RebirthError('--validation chooses among retraining epochs; it needs --retrain and --data');
-  }
+/** The retraining's `validation` from --validation (absent: the command's default). */
+export function validationArg(args: ParsedArgs): { validation?: number } {
   return args.values.validation === undefined ? {} : { validation: optInt(args, 'validation', 0, { min: 0 }) };
+}
+
+/**
+ * Refuses options that only shape the retraining when there is none (`--retrain none`), before any work:
+ * one message for every command that retrains, so a user sees the same rule from merge, tucker and shrink.
+ */
+export function refuseWithoutRetraining(args: ParsedArgs, retrain: string, flags: readonly string[]): void {
+  if (retrain !== 'none') return;
+  const given = flags.find((f) => args.values[f] !== undefined);
+  if (given !== undefined) throw new RebirthError(`--${given} only changes the retraining; it needs --data and a --retrain other than none`);
 }
 
 export const AUGMENT_OPTION: OptionSpec = { augment: { type: 'boolean' } };
 
-/** --augment: random crops and mirrors of the retraining images (defaultAugment); refused without retraining. */
-export function augmentArg(args: ParsedArgs, height: number, retrain?: string): { augment?: AugmentOptions } {
-  if (!optFlag(args, 'augment')) return {};
-  if (retrain === 'none') throw new RebirthError('--augment changes the retraining images; it needs --retrain and --data');
-  return { augment: defaultAugment(height) };
+/** --augment: random crops and mirrors of the retraining images (defaultAugment for images of this height). */
+export function augmentArg(args: ParsedArgs, height: number): { augment?: AugmentOptions } {
+  return optFlag(args, 'augment') ? { augment: defaultAugment(height) } : {};
 }
 
 /** Usage text of DATA_OPTIONS. */

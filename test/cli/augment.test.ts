@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { augmentArg } from '../../src/cli/data.js';
+import { augmentArg, refuseWithoutRetraining } from '../../src/cli/data.js';
 import { RebirthError } from '../../src/errors.js';
 
 void test('--augment: crops padded by 1/14 of the height (at least 2 pixels) and mirrors; refused without retraining', () => {
@@ -9,5 +9,8 @@ void test('--augment: crops padded by 1/14 of the height (at least 2 pixels) and
   assert.deepEqual(augmentArg(on, 28), { augment: { pad: 2, flip: true } });
   assert.deepEqual(augmentArg(on, 224), { augment: { pad: 16, flip: true } });
   assert.deepEqual(augmentArg(on, 8), { augment: { pad: 2, flip: true } });
-  assert.throws(() => augmentArg(on, 28, 'none'), (e: unknown) => e instanceof RebirthError && /--augment changes the retraining images; it needs --retrain and --data/.test(e.message));
+  const refused = (e: unknown): boolean => e instanceof RebirthError && e.message === '--augment only changes the retraining; it needs --data and a --retrain other than none';
+  assert.throws(() => refuseWithoutRetraining(on, 'none', ['validation', 'augment']), refused);
+  assert.doesNotThrow(() => refuseWithoutRetraining(on, 'distill', ['validation', 'augment']));
+  assert.doesNotThrow(() => refuseWithoutRetraining({ positionals: [], values: {} }, 'none', ['validation', 'augment']));
 });

@@ -129,8 +129,8 @@ test('bad merge options: one-line errors', () => {
     [['--retrain', 'distill'], /--retrain distill .* needs --data fashion-mnist/],
     [['--init', 'magic'], /--init must be one of xavier, inherit, fit/],
     [['--reducer-ratio', '3'], /--reducer-ratio/],
-    [['--validation', '5000'], /--validation chooses among retraining epochs; it needs --retrain and --data/],
-    [['--augment'], /--augment changes the retraining images; it needs --retrain and --data/],
+    [['--validation', '5000'], /--validation only changes the retraining; it needs --data and a --retrain other than none/],
+    [['--augment'], /--augment only changes the retraining; it needs --data and a --retrain other than none/],
     [['--checkpoint', teacher, '--retrain', 'distill', '--data', 'fashion-mnist'], /refusing to overwrite the input model/],
   ] as const) {
     expectOneLineError(rebirth('merge', teacher, '-o', out, ...args), pattern);

@@ -33,8 +33,8 @@ void test('bad ranks, bad options and missing data: one-line errors', async () =
     [['--ranks', 'biggest'], /--ranks must be vbmf, energy:0\.9, latency:0\.7, fraction:0\.5\[,0\.25\] or a ranks FILE\.json, got 'biggest'/],
     [['--retrain', 'distill'], /--retrain distill needs --data fashion-mnist/],
     [['--retrain', 'sometimes', '--data', 'fashion-mnist'], /--retrain must be one of paper, distill, none/],
-    [['--validation', '5000'], /--validation chooses among retraining epochs; it needs --retrain and --data/],
-    [['--augment'], /--augment changes the retraining images; it needs --retrain and --data/],
+    [['--validation', '5000'], /--validation only changes the retraining; it needs --data and a --retrain other than none/],
+    [['--augment'], /--augment only changes the retraining; it needs --data and a --retrain other than none/],
     [['--validation', 'many', '--retrain', 'distill', '--data', 'fashion-mnist'], /--validation must be/],
   ];
   const results = await Promise.all(cases.map(([args]) => rebirthAsync('tucker', teacher, '-o', out, '--no-measure', ...args)));

@@ -10,7 +10,7 @@ import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { AUGMENT_OPTION, DATA_OPTIONS, VALIDATION_OPTION, augmentArg, checkRetrainLabels, openCliTrainEval, recordData, validationArg } from '../data.js';
+import { AUGMENT_OPTION, DATA_OPTIONS, VALIDATION_OPTION, augmentArg, checkRetrainLabels, openCliTrainEval, recordData, refuseWithoutRetraining, validationArg } from '../data.js';
 import type { FitReport } from '../../merge/fit.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command, type ParsedArgs } from '../command.js';
 import { PLAN_OPTIONS, PLAN_USAGE, planFlags, planJson, planLog, planText } from '../plan-flags.js';
@@ -109,8 +109,8 @@ export const mergeCommand: Command = {
     // rank-reduced layer is an accuracy loss nobody asked for (googlenet-mini: 93.7% -> 19% before training).
     const composed = families.includes('shrink') || families.includes('tucker');
     const retrain = optChoice<RetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], composed && dataSpec !== undefined ? 'distill' : 'none');
-    validationArg(args, retrain);
-    augmentArg(args, 0, retrain);
+    refuseWithoutRetraining(args, retrain, ['validation', 'augment']);
+    validationArg(args); // its number checked before any work
     if (composed && retrain === 'paper') {
       throw new RebirthError(`--retrain paper with --families ${families.join(',')}: a plan with shrink or Tucker changes is retrained by distillation from the input model; use --retrain distill (the default with --data) or none`);
     }

@@ -6,7 +6,7 @@ import { formatPercent } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { AUGMENT_OPTION, DATA_OPTIONS, DATA_USAGE, VALIDATION_OPTION, augmentArg, openCliTrainEval, recordData, validationArg } from '../data.js';
+import { AUGMENT_OPTION, DATA_OPTIONS, DATA_USAGE, VALIDATION_OPTION, augmentArg, openCliTrainEval, recordData, refuseWithoutRetraining, validationArg } from '../data.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 
 export const shrinkCommand: Command = {
@@ -34,9 +34,7 @@ export const shrinkCommand: Command = {
     const dataSpec = optString(args, 'data');
     const retrain = optChoice<ShrinkRetrainMode>(args, 'retrain', ['distill', 'none'], dataSpec === undefined ? 'none' : 'distill');
     if (retrain === 'distill' && dataSpec === undefined) throw new RebirthError('--retrain distill needs --data fashion-mnist (or DIR); pass --retrain none to merge without retraining');
-    for (const flag of ['batch-norm', 'ema', 'anneal', 'polish', 'polish-lr', 'validation', 'augment', 'hints'] as const) {
-      if (args.values[flag] !== undefined && retrain === 'none') throw new RebirthError(`--${flag} only changes how the merged runs are retrained; it needs --retrain distill and --data`);
-    }
+    refuseWithoutRetraining(args, retrain, ['batch-norm', 'ema', 'anneal', 'polish', 'polish-lr', 'validation', 'augment', 'hints']);
     if (args.values.speedup !== undefined && args.values['latency-budget'] !== undefined) throw new RebirthError('give --speedup or --latency-budget, not both');
     const checkpoint = optString(args, 'checkpoint');
     if (checkpoint) checkOutput(checkpoint, [spec, out]);
@@ -71,7 +69,7 @@ export const shrinkCommand: Command = {
       polish: optNumber(args, 'polish', 0, { min: 0 }),
       hints: optNumber(args, 'hints', 0, { min: 0 }),
       ...validationArg(args),
-      ...(opened ? augmentArg(args, opened.train.data.shape[1], retrain) : {}),
+      ...(opened ? augmentArg(args, opened.train.data.shape[1]) : {}),
       ...(args.values['polish-lr'] !== undefined ? { polishLr: optNumber(args, 'polish-lr', 0.001, { min: 0 }) } : {}),
       progress: !json,
       ...(importance ? { importance } : {}),

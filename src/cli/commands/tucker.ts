@@ -8,7 +8,7 @@ import { formatPercent, formatTable } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
 import { resolveModel } from '../models.js';
 import { INPUT_SHAPE_OPTION, inputShapeArgs } from '../input-shape.js';
-import { AUGMENT_OPTION, DATA_OPTIONS, VALIDATION_OPTION, augmentArg, checkRetrainLabels, openCliTrainEval, recordData, validationArg } from '../data.js';
+import { AUGMENT_OPTION, DATA_OPTIONS, VALIDATION_OPTION, augmentArg, checkRetrainLabels, openCliTrainEval, recordData, refuseWithoutRetraining, validationArg } from '../data.js';
 import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, positional, printJson, type Command } from '../command.js';
 import { PLAN_OPTIONS, PLAN_USAGE, planFlags, planJson, planLog, planText } from '../plan-flags.js';
 import { planModel, planTuckerRanks, type RuntimePlan } from '../../plan/plan.js';
@@ -86,8 +86,8 @@ export const tuckerCommand: Command = {
     const only = optString(args, 'only')?.split(',').map((s) => s.trim()).filter(Boolean);
     const runs = optInt(args, 'runs', 20, { min: 1 });
     const retrain = optChoice<TuckerRetrainMode>(args, 'retrain', ['paper', 'distill', 'none'], 'none');
-    validationArg(args, retrain);
-    augmentArg(args, 0, retrain);
+    refuseWithoutRetraining(args, retrain, ['validation', 'augment']);
+    validationArg(args); // its number checked before any work
     const dataSpec = optString(args, 'data');
     // Checked before any work: fine-tuning without data is a usage error, not something to discover later.
     if (retrain !== 'none' && dataSpec === undefined) throw new RebirthError(`--retrain ${retrain} needs --data fashion-mnist (or DIR)`);
