@@ -1,7 +1,7 @@
 /**
  * Where googlenet-mini's training step goes (batch 64, 2 threads by default), and old vs new gradient
  * formulations of the window ops compared in ONE process: every variant gets its own training graph (built
- * under withWindowGradForms), an unprofiled session for wall time and a profiled one for ORT's per-kernel
+ * under withGradForms), an unprofiled session for wall time and a profiled one for ORT's per-kernel
  * times; the variants' steps are interleaved round by round so machine load hits them alike.
  * Prints the load average before and after; per variant images/s and ms per step (session.run + the JS
  * optimizer, as bench/train-throughput.ts counts it) and process CPU ms per step; how far each variant's
@@ -13,7 +13,7 @@
  * Kernel tables show, per kernel, the minimum (default), median or mean of its time over the profiled runs,
  * summed: on a shared machine the minimum is the figure least distorted by other processes.
  * A variant is 'old' (the formulations before issue 13), 'new' (the current defaults), or either followed by
- * '+key=value' overrides of WindowGradForms, e.g. 'old+maxPool=argmax' or 'new+convInput=transpose'.
+ * '+key=value' overrides of GradForms, e.g. 'old+maxPool=argmax' or 'new+convInput=transpose'.
  */
 import { parseArgs } from 'node:util';
 import * as os from 'node:os';
@@ -21,7 +21,7 @@ import { buildZooModel } from '../src/zoo/index.js';
 import { loadModel } from '../src/onnx/file.js';
 import { encodeModel } from '../src/onnx/encode.js';
 import { buildTrainingGraph, type TrainingGraph } from '../src/autodiff/training-graph.js';
-import { DEFAULT_WINDOW_GRAD_FORMS, WINDOW_GRAD_FORM_CHOICES, withWindowGradForms, type WindowGradForms } from '../src/autodiff/window.js';
+import { DEFAULT_GRAD_FORMS, GRAD_FORM_CHOICES, withGradForms, type GradForms } from '../src/autodiff/forms.js';
 import { Session, type HostTensor } from '../src/runtime/session.js';
 import { quantile } from '../src/util/stats.js';
 import type { TraceEvent } from '../src/runtime/session.js';
@@ -49,17 +49,17 @@ const byLayer = values['by-layer'] === true;
 const variantSpecs = (values.variants ?? 'old,new').split(',').map((v) => v.trim()).filter((v) => v !== '');
 
 /** The formulations before issue 13 (Indices + ScatterElements, ConvTranspose dX, batched per-tap dW, Pow). */
-const OLD_FORMS: WindowGradForms = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow' };
+const OLD_FORMS: GradForms = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow', mask: 'where' };
 
-function parseVariant(spec: string): Partial<WindowGradForms> {
+function parseVariant(spec: string): Partial<GradForms> {
   const [base, ...overrides] = spec.split('+');
   if (base !== 'old' && base !== 'new') throw new Error(`variant '${spec}' must start with 'old' or 'new'`);
-  const forms: WindowGradForms = { ...(base === 'old' ? OLD_FORMS : DEFAULT_WINDOW_GRAD_FORMS) };
+  const forms: GradForms = { ...(base === 'old' ? OLD_FORMS : DEFAULT_GRAD_FORMS) };
   for (const o of overrides) {
     const [key, value] = o.split('=');
-    const choices: readonly string[] | undefined = (WINDOW_GRAD_FORM_CHOICES as Record<string, readonly string[]>)[key ?? ''];
+    const choices: readonly string[] | undefined = (GRAD_FORM_CHOICES as Record<string, readonly string[]>)[key ?? ''];
     if (!choices || !value || !choices.includes(value)) {
-      throw new Error(`variant '${spec}': '${o}' must be key=value with one of ${Object.entries(WINDOW_GRAD_FORM_CHOICES).map(([k, v]) => `${k}=${v.join('|')}`).join(', ')}`);
+      throw new Error(`variant '${spec}': '${o}' must be key=value with one of ${Object.entries(GRAD_FORM_CHOICES).map(([k, v]) => `${k}=${v.join('|')}`).join(', ')}`);
     }
     Object.assign(forms, { [key as string]: value });
   }
@@ -98,7 +98,7 @@ function feedsFor(tg: TrainingGraph, params: ReadonlyMap<string, Float32Array>):
 
 const variants: Variant[] = [];
 for (const name of variantSpecs) {
-  const tg = withWindowGradForms(parseVariant(name), () => buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 }));
+  const tg = withGradForms(parseVariant(name), () => buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 }));
   const bytes = encodeModel(tg.model);
   variants.push({
     name, tg,

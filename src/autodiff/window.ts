@@ -10,61 +10,9 @@ import {
   adjointTransposeSettings, avgPoolAxisCounts, ceilModeDisagrees, convTransposeGeometry, groupOf, outerProduct, outputSpatial,
   windowGeometry, type WindowGeometry,
 } from './geometry.js';
+import { gradForms } from './forms.js';
 
 type Grads = (string | null)[];
-
-/**
- * Which formulation each window-op gradient emits. The defaults are the measured fastest on ORT 1.30
- * (docs/training.md); the others stay selectable so bench/train-profile.ts can compare old and new graphs
- * interleaved in one process, and the tests check every form against the same references (finite
- * differences, the PyTorch fixtures, ORT's Indices on ties).
- */
-export interface WindowGradForms {
-  /**
-   * MaxPool backward: 'scatter' = forward with Indices + ScatterElements(add); 'argmax' = the plain (fast)
-   * MaxPool forward, and backward from ArgMax over the stacked window taps routed by a one-hot ConvTranspose.
-   */
-  maxPool: 'scatter' | 'argmax';
-  /**
-   * Conv dX: 'transpose' = always ConvTranspose(dY, W); 'conv' = Conv with the flipped, transposed kernel
-   * whenever the stride is 1; 'auto' = that Conv only where its im2col buffer is no larger than
-   * ConvTranspose's column buffer (1x1 kernels, or no more output than input channels per group).
-   */
-  convInput: 'transpose' | 'conv' | 'auto';
-  /**
-   * Conv/ConvTranspose dW: 'batched-taps' = per-tap MatMul batched over (n, group), Concat, ReduceSum over n;
-   * 'folded-taps' = per-tap product with the batch folded into the contraction.
-   */
-  convWeight: 'batched-taps' | 'folded-taps';
-  /** LRN's s^-beta: 'pow' = Pow; 'roots' = Sqrt/Mul/Reciprocal when beta is a multiple of 1/4 (else Pow). */
-  lrnPower: 'pow' | 'roots';
-}
-
-/** Every choice of each form, for callers that take forms from text (bench/train-profile.ts). */
-export const WINDOW_GRAD_FORM_CHOICES: { readonly [K in keyof WindowGradForms]: readonly WindowGradForms[K][] } = {
-  maxPool: ['scatter', 'argmax'],
-  convInput: ['transpose', 'conv', 'auto'],
-  convWeight: ['batched-taps', 'folded-taps'],
-  lrnPower: ['pow', 'roots'],
-};
-
-export const DEFAULT_WINDOW_GRAD_FORMS: Readonly<WindowGradForms> = Object.freeze({ maxPool: 'scatter', convInput: 'auto', convWeight: 'folded-taps', lrnPower: 'roots' });
-
-let activeForms: Readonly<WindowGradForms> = DEFAULT_WINDOW_GRAD_FORMS;
-
-/**
- * Runs `build` (synchronously, e.g. a buildTrainingGraph call) with some gradient forms overridden, and
- * restores the previous forms afterwards. For benchmarks and tests that compare formulations.
- */
-export function withWindowGradForms<T>(forms: Partial<WindowGradForms>, build: () => T): T {
-  const previous = activeForms;
-  activeForms = { ...previous, ...forms };
-  try {
-    return build();
-  } finally {
-    activeForms = previous;
-  }
-}
 
 const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 
@@ -102,7 +50,7 @@ export function convWeightGrad(
   const tapEnds = tapEndsOf(ctx, gradOut, outSpatial, geo);
   if (cg === 1 && mg === 1) return depthwiseWeightGrad(ctx, padded, tapEnds, gradOut, outChannels, geo);
   const w: TapWeightGrad = { padded, paddedSpatial, tapEnds, gradOut, geo, group, cg, mg };
-  if (activeForms.convWeight === 'batched-taps') return batchedTapsWeightGrad(ctx, w);
+  if (gradForms().convWeight === 'batched-taps') return batchedTapsWeightGrad(ctx, w);
   return foldedWeightGrad(ctx, w);
 }
 
@@ -330,8 +278,8 @@ function stride1InputGradPads(geo: WindowGeometry): number[] | undefined {
  * buffer. (With 2 threads the two were within noise of each other for every layer.)
  */
 function useConvForInputGrad(ws: readonly number[], kernel: readonly number[], group: number): boolean {
-  if (activeForms.convInput === 'transpose') return false;
-  if (activeForms.convInput === 'conv') return true;
+  if (gradForms().convInput === 'transpose') return false;
+  if (gradForms().convInput === 'conv') return true;
   return kernel.every((k) => k === 1) || (ws[0] as number) / group <= (ws[1] as number);
 }
 
@@ -493,7 +441,7 @@ interface ArgmaxPoolPlan {
  * slices and dY disagree); other nodes keep the scatter form.
  */
 function argmaxPoolPlan(ctx: Emitter, node: Node): ArgmaxPoolPlan | undefined {
-  if (activeForms.maxPool !== 'argmax') return undefined;
+  if (gradForms().maxPool !== 'argmax') return undefined;
   const xs = ctx.shapeOf(node.inputs[0] ?? '');
   const spatial = xs?.slice(2);
   if (!xs || xs.length < 3 || !spatial?.every((d): d is number => typeof d === 'number')) return undefined;
@@ -660,7 +608,7 @@ function lrnDenominator(ctx: Emitter, node: Node, x: string, rank: number, chann
  */
 function negativePower(ctx: Emitter, s: string, beta: number): string {
   const quarters = beta * 4;
-  if (activeForms.lrnPower === 'pow' || !Number.isInteger(quarters) || quarters <= 0 || quarters > 16) return ctx.op('Pow', [s, ctx.constant(-beta)]);
+  if (gradForms().lrnPower === 'pow' || !Number.isInteger(quarters) || quarters <= 0 || quarters > 16) return ctx.op('Pow', [s, ctx.constant(-beta)]);
   const factors: string[] = [];
   for (let i = 0; i < Math.floor(quarters / 4); i++) factors.push(s);
   const rest = quarters % 4;

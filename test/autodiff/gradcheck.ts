@@ -12,7 +12,7 @@ import { encodeModel } from '../../src/onnx/encode.js';
 import { Random } from '../../src/util/random.js';
 import { makeTensor } from '../../src/autodiff/context.js';
 import { buildTrainingGraph, type TrainingGraph, type TrainingGraphOptions } from '../../src/autodiff/training-graph.js';
-import { withWindowGradForms, type WindowGradForms } from '../../src/autodiff/window.js';
+import { withGradForms, type GradForms } from '../../src/autodiff/forms.js';
 
 /** How to draw an input's values. */
 export type Domain =
@@ -52,7 +52,7 @@ export interface CheckOptions {
   opset?: number;
   seed?: number;
   /** Gradient formulations of the window ops to build the training graph with (default: the defaults). */
-  forms?: Partial<WindowGradForms>;
+  forms?: Partial<GradForms>;
 }
 
 export interface CheckReport {
@@ -149,7 +149,7 @@ export async function check(opType: string, attrs: Record<string, AttrInput | un
 export async function checkModel(
   model: Model, trainable: string[], outputs: string[],
   options: {
-    eps: number; tol: number; label: string; rng: Random; samples?: number; mode?: TrainingGraphOptions['mode']; forms?: Partial<WindowGradForms> | undefined;
+    eps: number; tol: number; label: string; rng: Random; samples?: number; mode?: TrainingGraphOptions['mode']; forms?: Partial<GradForms> | undefined;
     /** More training-graph options (e.g. freezeBatchNorm). */
     graph?: Pick<TrainingGraphOptions, 'freezeBatchNorm' | 'runningVariance'>;
     /** Values of the model's graph inputs (models whose data is an input, e.g. with symbolic dims). */
@@ -175,7 +175,7 @@ export async function checkModel(
   const objective = terms.length === 1 ? (terms[0] as string) : b.op('Sum', terms);
   b.output(objective, []);
   const objModel: Model = { ...model, graph };
-  const tg: TrainingGraph = withWindowGradForms(options.forms ?? {}, () => buildTrainingGraph(objModel, {
+  const tg: TrainingGraph = withGradForms(options.forms ?? {}, () => buildTrainingGraph(objModel, {
     loss: { kind: 'scalar', output: objective }, trainable, mode: options.mode ?? 'train', outputs, dropoutMasks: 'input', ...options.graph,
   }));
   const s = await session(tg.model);

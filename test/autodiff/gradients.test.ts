@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import { DataType } from '../../src/ir/tensor.js';
 import { check, type CheckOptions, type InputSpec } from './gradcheck.js';
-import type { WindowGradForms } from '../../src/autodiff/window.js';
+import type { GradForms } from '../../src/autodiff/forms.js';
 
 type Inputs = (number[] | InputSpec | null)[];
 
@@ -45,14 +45,19 @@ gc('batched x vector', 'MatMul', {}, [[2, 3, 4], [4]]);
 gc('vector x vector', 'MatMul', {}, [[4], [4]]);
 
 // Activations (inputs kept away from kinks).
-gc('', 'Relu', {}, [[3, 4]], { domain: 'awayFromZero' });
 gc('alpha 0.1', 'LeakyRelu', { alpha: 0.1 }, [[3, 4]], { domain: 'awayFromZero' });
 gc('', 'Sigmoid', {}, [[3, 4]]);
 gc('double', 'Tanh', {}, [[3, 4]], { dtype: 'double' });
 // Clip input: a grid of values at least 0.02 (> eps) from the bounds -0.5 and 0.6.
 const clipInput: InputSpec = { dims: [3, 4], values: Array.from({ length: 12 }, (_, i) => -0.987 + 0.17 * i), trainable: true };
-gc('min and max inputs', 'Clip', {}, [clipInput, fixed([], [-0.5], DataType.FLOAT), fixed([], [0.6], DataType.FLOAT)]);
 gc('max only', 'Clip', {}, [clipInput, null, fixed([], [0.6], DataType.FLOAT)]);
+// Relu and Clip mask dy by a condition: each form of GradForms['mask'], and in double (the Cast's target
+// type is the graph's float type).
+for (const mask of ['where', 'cast'] as const) {
+  gc(`[mask ${mask}]`, 'Relu', {}, [[3, 4]], { domain: 'awayFromZero', forms: { mask } });
+  gc(`double [mask ${mask}]`, 'Relu', {}, [[3, 4]], { domain: 'awayFromZero', dtype: 'double', forms: { mask } });
+  gc(`min and max inputs [mask ${mask}]`, 'Clip', {}, [clipInput, fixed([], [-0.5], DataType.FLOAT), fixed([], [0.6], DataType.FLOAT)], { forms: { mask } });
+}
 gc('all three pieces', 'HardSwish', {}, [[4, 5]], { domain: 'wide' });
 gc('', 'Exp', {}, [[2, 3]]);
 gc('', 'Log', {}, [positive([2, 3])]);
@@ -64,14 +69,14 @@ gc('axis 1 of 3-D', 'Softmax', { axis: 1 }, [[2, 4, 3]]);
 gc('last axis', 'Softmax', {}, [[3, 5]]);
 gc('last axis', 'LogSoftmax', {}, [[3, 5]]);
 
-// Conv, ConvTranspose and MaxPool: every case under each gradient formulation of src/autodiff/window.ts
+// Conv, ConvTranspose and MaxPool: every case under each gradient formulation of src/autodiff/forms.ts
 // (the defaults, the alternatives kept for comparisons, and the forms before issue 13), so a form can be
-// switched by changing DEFAULT_WINDOW_GRAD_FORMS without losing coverage.
+// switched by changing DEFAULT_GRAD_FORMS without losing coverage.
 type Case = [title: string, attrs: Parameters<typeof check>[1], inputs: Inputs];
-function gcForms(op: string, cases: readonly Case[], variants: readonly [string, Partial<WindowGradForms>][]): void {
+function gcForms(op: string, cases: readonly Case[], variants: readonly [string, Partial<GradForms>][]): void {
   for (const [label, forms] of variants) for (const [title, attrs, inputs] of cases) gc(`${title} [${label}]`, op, attrs, inputs, { forms });
 }
-const OLD_FORMS: Partial<WindowGradForms> = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow' };
+const OLD_FORMS: Partial<GradForms> = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow', mask: 'where' };
 
 // Conv: strides, pads (incl. (in + pads - k) % s != 0), dilations, groups, depthwise, auto_pad, ranks.
 // Stride-1 cases take dX as a plain Conv with the flipped kernel under 'conv' (and under 'auto' where

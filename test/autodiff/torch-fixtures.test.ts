@@ -13,7 +13,7 @@ import { GraphBuilder, modelOf } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { buildTrainingGraph, type LossSpec } from '../../src/autodiff/training-graph.js';
-import { withWindowGradForms, type WindowGradForms } from '../../src/autodiff/window.js';
+import { withGradForms, type GradForms } from '../../src/autodiff/forms.js';
 
 interface Entry { dims: number[]; data: number[] }
 interface Fixture {
@@ -98,9 +98,9 @@ function relError(actual: ArrayLike<number>, expected: readonly number[], floor 
   return err / Math.max(scale, floor);
 }
 
-async function compare(f: Fixture, model: Model, loss: LossSpec | LossSpec[], extraFeeds: Record<string, ort.Tensor>, forms: Partial<WindowGradForms>): Promise<void> {
+async function compare(f: Fixture, model: Model, loss: LossSpec | LossSpec[], extraFeeds: Record<string, ort.Tensor>, forms: Partial<GradForms>): Promise<void> {
   const trainable = Object.keys(f.params);
-  const tg = withWindowGradForms(forms, () => buildTrainingGraph(model, { loss, trainable, runningVariance: 'unbiased' }));
+  const tg = withGradForms(forms, () => buildTrainingGraph(model, { loss, trainable, runningVariance: 'unbiased' }));
   const session = await ort.InferenceSession.create(encodeModel(tg.model), { logSeverityLevel: 3 });
   const feeds: Record<string, ort.Tensor> = { ...extraFeeds, x: new ort.Tensor('float32', Float32Array.from(f.input.data), f.input.dims) };
   for (const name of [...tg.paramInputs, ...tg.stateInputs]) {
@@ -125,10 +125,10 @@ async function compare(f: Fixture, model: Model, loss: LossSpec | LossSpec[], ex
 
 // Every window-op gradient form (src/autodiff/window.ts): the defaults, the alternatives kept for
 // comparisons, and the forms before issue 13.
-const FORM_VARIANTS: [string, Partial<WindowGradForms>][] = [
+const FORM_VARIANTS: [string, Partial<GradForms>][] = [
   ['default', {}],
   ['dX always Conv, argmax max-pool', { convInput: 'conv', maxPool: 'argmax' }],
-  ['before issue 13', { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow' }],
+  ['before issue 13', { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow', mask: 'where' }],
 ];
 
 for (const [label, forms] of FORM_VARIANTS) {

@@ -172,9 +172,10 @@ test('pruning: only nodes between trainable parameters and the loss are differen
   const count = (tg: TrainingGraph, op: string): number => tg.model.graph.nodes.filter((n) => n.opType === op).length;
   const last = buildTrainingGraph(twoConvModel(), { loss, trainable: ['w2'] });
   assert.equal(count(last, 'ConvTranspose'), 0, 'no input gradient is needed when only the last weight trains');
-  assert.equal(count(last, 'Where'), 0, 'the Relu before it is not differentiated');
+  assert.equal(count(last, 'Greater'), 0, "the Relu before it is not differentiated (its backward masks dy by Greater(y, 0))");
   const first = buildTrainingGraph(twoConvModel(), { loss, trainable: ['w1'] });
   assert.equal(count(first, 'ConvTranspose'), 1, "the second conv's input gradient only; the data input needs none");
+  assert.equal(count(first, 'Greater'), 1, 'the Relu between the convs is differentiated');
   assert.deepEqual(first.model.graph.inputs.map((v) => v.name).sort(), ['target', 'w1', 'x']);
   assert.ok(first.model.graph.initializers.has('w2') && !first.model.graph.initializers.has('w1'), 'frozen weights stay initializers, trained ones become inputs');
   assert.equal(first.inputName, 'x');

@@ -11,7 +11,7 @@ import { DataType, floatTensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { Random } from '../../src/util/random.js';
 import { buildTrainingGraph } from '../../src/autodiff/training-graph.js';
-import { withWindowGradForms, type WindowGradForms } from '../../src/autodiff/window.js';
+import { withGradForms, type GradForms } from '../../src/autodiff/forms.js';
 
 const rng = new Random(13);
 const numel = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
@@ -39,7 +39,7 @@ const TIE_CASES: [string, number[], Attrs][] = [
   ['1-D kernel 3 stride 2', [2, 3, 11], { kernel_shape: [3], strides: [2] }],
   ['3-D kernel 2', [1, 2, 4, 4, 3], { kernel_shape: [2, 2, 2], pads: [1, 0, 0, 0, 1, 1] }],
 ];
-const POOL_FORMS: WindowGradForms['maxPool'][] = ['scatter', 'argmax'];
+const POOL_FORMS: GradForms['maxPool'][] = ['scatter', 'argmax'];
 
 for (const [title, dims, attrs] of TIE_CASES) {
   for (const form of POOL_FORMS) {
@@ -60,7 +60,7 @@ for (const [title, dims, attrs] of TIE_CASES) {
       g.initializer(floatTensor('x', dims, x));
       g.initializer(floatTensor('r', forward[y]?.dims as number[], r));
       g.output(g.op('ReduceSum', [g.op('Mul', [g.op('MaxPool', ['x'], attrs), 'r'])], { keepdims: 0 }), []);
-      const tg = withWindowGradForms({ maxPool: form }, () => buildTrainingGraph(modelOf(g.graph), { loss: { kind: 'scalar' }, trainable: ['x'] }));
+      const tg = withGradForms({ maxPool: form }, () => buildTrainingGraph(modelOf(g.graph), { loss: { kind: 'scalar' }, trainable: ['x'] }));
       const out = await (await session(tg.model)).run({ x: new ort.Tensor('float32', Float32Array.from(x), dims) });
       const dx = Array.from(out[tg.gradOutputs.x as string]?.data as Float32Array);
       dx.forEach((v, i) => assert.ok(Math.abs(v - (expected[i] as number)) < 1e-5, `dx[${i}] ${v} vs ${expected[i]}`));
@@ -69,7 +69,7 @@ for (const [title, dims, attrs] of TIE_CASES) {
 }
 
 /** The nodes of a one-node model's training graph (x and the weight, if any, trained). */
-function trainingNodes(op: string, attrs: Attrs, inputDims: number[], weightDims: number[] | undefined, forms: Partial<WindowGradForms>): Node[] {
+function trainingNodes(op: string, attrs: Attrs, inputDims: number[], weightDims: number[] | undefined, forms: Partial<GradForms>): Node[] {
   const b = new GraphBuilder('one');
   b.input('x', inputDims);
   const inputs = ['x'];
@@ -83,12 +83,12 @@ function trainingNodes(op: string, attrs: Attrs, inputDims: number[], weightDims
   // Train x too: dX is emitted only for inputs that need a gradient.
   model.graph.initializers.set('x', floatTensor('x', inputDims, new Array<number>(numel(inputDims)).fill(0.5)));
   model.graph.inputs = model.graph.inputs.filter((v) => v.name !== 'x');
-  const tg = withWindowGradForms(forms, () => buildTrainingGraph(model, { loss: { kind: 'scalar' }, trainable: weightDims ? ['x', 'w'] : ['x'] }));
+  const tg = withGradForms(forms, () => buildTrainingGraph(model, { loss: { kind: 'scalar' }, trainable: weightDims ? ['x', 'w'] : ['x'] }));
   return tg.model.graph.nodes;
 }
 
 /** The op types of the backward nodes. */
-function gradOps(op: string, attrs: Attrs, inputDims: number[], weightDims: number[] | undefined, forms: Partial<WindowGradForms>): string[] {
+function gradOps(op: string, attrs: Attrs, inputDims: number[], weightDims: number[] | undefined, forms: Partial<GradForms>): string[] {
   return trainingNodes(op, attrs, inputDims, weightDims, forms).filter((n) => n.name.startsWith('grad/')).map((n) => n.opType);
 }
 
