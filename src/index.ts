@@ -58,6 +58,7 @@ export { planSegments } from './shrink/plan.js';
 export type { Plan } from './shrink/plan.js';
 export { buildShrunk, calibrationFromData, explainShrink, foldForShrink, planShrink, prepareShrink } from './shrink/shrink.js';
 export type { PreparedShrink, ShrinkPlanOptions, ShrinkPlanResult } from './shrink/shrink.js';
+export { SHRINK_TARGETS, type ShrinkTarget } from './shrink/latency.js';
 export { shrinkAndRetrain } from './pipeline/shrink-retrain.js';
 export type { ShrinkRetrainOptions, ShrinkRetrainResult } from './pipeline/shrink-retrain.js';
 export { tuckerDecompose } from './decompose/tucker.js';

@@ -19,6 +19,7 @@ import { pairedGain, timeModels, type Clock, type LatencyStats } from '../runtim
 import { pairedInterval } from '../runtime/decide.js';
 import { RebirthError } from '../errors.js';
 import type { Backend } from '../runtime/session.js';
+import type { LatencyOptions } from '../runtime/timing.js';
 import { pathGroupShape, type Item } from './candidates.js';
 import { convNode } from './apply.js';
 import type { ConvShape, LinearConv, PaddingMode } from '../rewrite/linear-conv.js';
@@ -27,8 +28,15 @@ import { linearConvOfNode, type Activation, type BlockUnit, type ModelStructure 
 // Re-exported for shrink.ts, which takes the clock option's type from this module.
 export type { Clock } from '../runtime/timing.js';
 
+/**
+ * Where shrink times: onnxruntime-node, onnxruntime-web's WASM in this process, or onnxruntime-web's WASM
+ * in headless Chromium ('browser', src/runtime/browser.ts), the runtime a web page ships with.
+ */
+export type ShrinkTarget = Backend | 'browser';
+export const SHRINK_TARGETS: readonly ShrinkTarget[] = ['node', 'wasm', 'browser'];
+
 export interface LatencyTableOptions {
-  backend?: Backend;
+  backend?: ShrinkTarget;
   /** Timed rounds per model (default 20). */
   runs?: number;
   /** Minimum warm-up per group of models (default: the runtime's, 300 ms). */
@@ -42,7 +50,7 @@ export interface LatencyTableOptions {
 }
 
 export interface LatencyTable {
-  backend: Backend;
+  backend: ShrinkTarget;
   clock: Clock;
   /** Item id -> milliseconds (fixed run cost subtracted, never below 0). */
   ms: Map<string, number>;
@@ -171,10 +179,28 @@ function pick(stats: LatencyStats | undefined, clock: Clock): number {
   return clock === 'cpu' ? stats.cpuMedianMs : stats.medianMs;
 }
 
+/** The clock of a target's times unless one is asked for: a page has no process CPU clock, so wall there. */
+export function defaultClock(target: ShrinkTarget | undefined): Clock {
+  return target === 'browser' ? 'wall' : 'cpu';
+}
+
+/**
+ * timeModels on the target. In the browser the page times the models interleaved (timeModelsInBrowser);
+ * it has no time budget (minSeconds) and no process CPU clock (its 'cpu' times are the wall times), so
+ * a speed-up there takes a fixed number of rounds instead, at least 200: a 0.2-1 ms network needs that
+ * many for an interval of a few percent (section "Timing a small network" of docs/shrink.md).
+ */
+async function timeOn(target: ShrinkTarget, models: Readonly<Record<string, Uint8Array>>, options: Omit<LatencyOptions, 'backend' | 'threads'>): Promise<Record<string, LatencyStats>> {
+  if (target !== 'browser') return timeModels(models, { ...options, backend: target, threads: 1 });
+  const { timeModelsInBrowser } = await import('../runtime/browser.js');
+  const runs = options.minSeconds !== undefined ? Math.max(200, options.runs ?? 40) : (options.runs ?? 20);
+  return timeModelsInBrowser(models, { backend: 'browser:wasm', threads: 1, runs, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}) });
+}
+
 /** Time every item on the backend (see the file comment). */
 export async function measureLatencyTable(folded: Model, structure: ModelStructure, items: readonly Item[], options: LatencyTableOptions = {}): Promise<LatencyTable> {
   const backend = options.backend ?? 'node';
-  const clock = options.clock ?? 'cpu';
+  const clock = options.clock ?? defaultClock(options.backend);
   const padding = options.padding ?? 'push';
   const byShape = new Map<string, { shape: number[]; items: Item[] }>();
   for (const item of items) {
@@ -191,9 +217,7 @@ export async function measureLatencyTable(folded: Model, structure: ModelStructu
   for (const [key, { shape, items: group }] of byShape) {
     const models: Record<string, Uint8Array> = { __copy: encodeModel(identityModel(shape)) };
     for (const item of group) models[item.id] = encodeModel(itemModel(folded, structure, item, padding));
-    const stats = await timeModels(models, {
-      backend, threads: 1, runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
-    });
+    const stats = await timeOn(backend, models, { runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}) });
     const overhead = pick(stats.__copy, clock);
     overheadMs.set(key, overhead);
     for (const item of group) ms.set(item.id, Math.max(0, pick(stats[item.id], clock) - overhead));
@@ -204,10 +228,8 @@ export async function measureLatencyTable(folded: Model, structure: ModelStructu
 /** Median latency of whole models on the backend, interleaved, on the table's clock. */
 export async function measureModels(models: Readonly<Record<string, Model>>, options: LatencyTableOptions = {}): Promise<Record<string, number>> {
   const encoded = Object.fromEntries(Object.entries(models).map(([k, m]) => [k, encodeModel(m)]));
-  const stats = await timeModels(encoded, {
-    backend: options.backend ?? 'node', threads: 1, runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
-  });
-  return Object.fromEntries(Object.keys(models).map((k) => [k, pick(stats[k], options.clock ?? 'cpu')]));
+  const stats = await timeOn(options.backend ?? 'node', encoded, { runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}) });
+  return Object.fromEntries(Object.keys(models).map((k) => [k, pick(stats[k], options.clock ?? defaultClock(options.backend))]));
 }
 
 
@@ -237,9 +259,9 @@ export interface Speedup {
  * ratio (pairedGain), so load that slows one round slows both models of it; with the medians of each.
  */
 export async function measureSpeedup(before: Model, after: Model, options: SpeedupOptions = {}): Promise<Speedup> {
-  const clock = options.clock ?? 'cpu';
-  const stats = await timeModels({ before: encodeModel(before), after: encodeModel(after) }, {
-    backend: options.backend ?? 'node', threads: 1, runs: options.runs ?? 40, minSeconds: options.minSeconds ?? 2,
+  const clock = options.clock ?? defaultClock(options.backend);
+  const stats = await timeOn(options.backend ?? 'node', { before: encodeModel(before), after: encodeModel(after) }, {
+    runs: options.runs ?? 40, minSeconds: options.minSeconds ?? 2,
     ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}), ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
   });
   const a = stats.before;

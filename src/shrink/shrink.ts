@@ -11,19 +11,19 @@ import { headData, isLabeled, streamBatches, type Data } from '../data/source.js
 import { cloneModel, runPasses } from '../rewrite/engine.js';
 import { foldBatchNorm, foldPad, foldScale, removeIdentity } from '../rewrite/rules/index.js';
 import { verifyModels } from '../rewrite/verify.js';
-import type { Backend } from '../runtime/session.js';
 import { RebirthError } from '../errors.js';
 import { formatTable } from '../util/format.js';
 import { enumerateCandidates, type CandidateOptions, type Candidates, type Item } from './candidates.js';
 import { linearize, mergeGroups, nameNodes, type Linearized } from './apply.js';
 import { measureImportance, randomCalibration, type Calibration, type ImportanceLoss, type ImportanceResult } from './importance.js';
-import { measureLatencyTable, measureModels, measureSpeedup, type Clock, type LatencyTable } from './latency.js';
+import { measureLatencyTable, measureModels, measureSpeedup, type Clock, type LatencyTable, type ShrinkTarget } from './latency.js';
 import { planSegments, type Plan } from './plan.js';
 import { analyzeStructure, chainActivations, unitName, type ModelStructure } from './structure.js';
 import type { PaddingMode } from '../rewrite/linear-conv.js';
 
 export interface ShrinkPlanOptions extends CandidateOptions {
-  target?: Backend;
+  /** Where the latency table and the speed-ups are measured (default 'node'). */
+  target?: ShrinkTarget;
   /** Wanted speed-up of the whole network on the target (default 1.5 when no budget is given). */
   speedup?: number;
   /** Or a latency budget for the whole network, in ms on the table's clock. */
@@ -68,7 +68,7 @@ export interface ShrinkPlanResult {
   /** Measured speed-up of the chosen plan's merged network over the folded one (paired runs, the table's clock). */
   measuredSpeedup: number;
   padding: PaddingMode;
-  target: Backend;
+  target: ShrinkTarget;
   speedup: number;
 }
 

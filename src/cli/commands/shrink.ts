@@ -1,6 +1,7 @@
 import { shrinkAndRetrain, type ShrinkRetrainMode } from '../../pipeline/shrink-retrain.js';
 import { calibrationFromData, explainShrink } from '../../shrink/shrink.js';
 import type { Calibration } from '../../shrink/importance.js';
+import { SHRINK_TARGETS, defaultClock } from '../../shrink/latency.js';
 import { saveModel } from '../../onnx/file.js';
 import { formatPercent } from '../../util/format.js';
 import { RebirthError } from '../../errors.js';
@@ -12,7 +13,7 @@ import { checkOutput, optChoice, optFlag, optInt, optNumber, optString, position
 export const shrinkCommand: Command = {
   name: 'shrink',
   summary: 'depth compression: remove activations chosen by measured latency and importance, merge the linear conv chains exactly, retrain',
-  usage: 'rebirth shrink MODEL -o OUT [--target node|wasm] [--speedup X | --latency-budget MS] [--retrain distill|none] ' +
+  usage: 'rebirth shrink MODEL -o OUT [--target node|wasm|browser] [--speedup X | --latency-budget MS] [--retrain distill|none] ' +
     `${DATA_USAGE} [--epochs N] [--lr 0.002] [--anneal STAGES] [--ema 0.999] [--polish EPOCHS] [--polish-lr LR] [--validation N] [--augment] [--hints W] [--batch-norm] [--calibration N] [--importance labels|kl] [--padding push|exact] ` +
     '[--max-units 4] [--max-kernel 7] [--max-mac-ratio 2] [--skip-blocks] [--rounds 3] [--runs N] [--clock cpu|wall] [--limit N] [--threads N] [--seed N] ' +
     '[--checkpoint FILE] [--input-shape NAME=D1,D2,...] [--explain] [--json]',
@@ -45,9 +46,11 @@ export const shrinkCommand: Command = {
     let calibration: Calibration | undefined;
     if (opened) calibration = await calibrationFromData(opened.train.data, optInt(args, 'calibration', 512, { min: 1 }));
     const importance = args.values.importance === undefined ? undefined : optChoice(args, 'importance', ['labels', 'kl'] as const, 'kl');
+    const target = optChoice(args, 'target', SHRINK_TARGETS, 'node');
+    if (target === 'browser' && args.values.clock === 'cpu') throw new RebirthError('--clock cpu with --target browser: a page has no process CPU clock; leave --clock out (wall time there)');
     const result = await shrinkAndRetrain(model, {
       retrain,
-      target: optChoice(args, 'target', ['node', 'wasm'] as const, 'node'),
+      target,
       ...(args.values['latency-budget'] !== undefined
         ? { latencyBudgetMs: optNumber(args, 'latency-budget', 1, { min: 1e-6 }) }
         : { speedup: optNumber(args, 'speedup', 1.5, { min: 1 }) }),
@@ -58,7 +61,7 @@ export const shrinkCommand: Command = {
       skipBlocks: optFlag(args, 'skip-blocks'),
       rounds: optInt(args, 'rounds', 3, { min: 1, max: 10 }),
       runs: optInt(args, 'runs', 20, { min: 3 }),
-      clock: optChoice(args, 'clock', ['cpu', 'wall'] as const, 'cpu'),
+      clock: optChoice(args, 'clock', ['cpu', 'wall'] as const, defaultClock(target)),
       threads: optInt(args, 'threads', 2, { min: 1, max: 64 }),
       seed: optInt(args, 'seed', 1, { min: 0 }),
       epochs: optNumber(args, 'epochs', 1, { min: 0.01 }),
