@@ -23,8 +23,9 @@ export interface GradForms {
   /** LRN's s^-beta: 'pow' = Pow; 'roots' = Sqrt/Mul/Reciprocal when beta is a multiple of 1/4 (else Pow). */
   lrnPower: 'pow' | 'roots';
   /**
-   * dy masked by a condition (the backward of Relu and Clip): 'where' = Where(cond, dy, 0); 'cast' =
-   * Cast(cond) * dy. They differ only where dy is not finite and cond is false (Where gives 0, 0 * inf NaN).
+   * dy masked by a condition (the backward of Relu and Clip, and HardSwish's zero below -3): 'where' =
+   * Where(cond, dy, 0); 'cast' = Cast(cond) * dy. They differ only where dy is not finite and cond is false
+   * (Where gives 0, 0 * inf NaN).
    */
   mask: 'where' | 'cast';
 }

@@ -15,11 +15,10 @@ import type { Graph, Model, Node } from '../ir/graph.js';
 import { GraphBuilder, modelOf } from '../ir/builder.js';
 import { NameGen } from '../ir/topology.js';
 import { encodeModel } from '../onnx/encode.js';
-import { pairedGain, timeModels, type Clock, type LatencyStats } from '../runtime/timing.js';
+import { pairedGain, timeModels, type Clock, type LatencyOptions, type LatencyStats } from '../runtime/timing.js';
 import { pairedInterval } from '../runtime/decide.js';
 import { RebirthError } from '../errors.js';
 import type { Backend } from '../runtime/session.js';
-import type { LatencyOptions } from '../runtime/timing.js';
 import { pathGroupShape, type Item } from './candidates.js';
 import { convNode } from './apply.js';
 import type { ConvShape, LinearConv, PaddingMode } from '../rewrite/linear-conv.js';
@@ -200,7 +199,7 @@ async function timeOn(target: ShrinkTarget, models: Readonly<Record<string, Uint
 /** Time every item on the backend (see the file comment). */
 export async function measureLatencyTable(folded: Model, structure: ModelStructure, items: readonly Item[], options: LatencyTableOptions = {}): Promise<LatencyTable> {
   const backend = options.backend ?? 'node';
-  const clock = options.clock ?? defaultClock(options.backend);
+  const clock = options.clock ?? defaultClock(backend);
   const padding = options.padding ?? 'push';
   const byShape = new Map<string, { shape: number[]; items: Item[] }>();
   for (const item of items) {

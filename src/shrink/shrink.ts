@@ -137,6 +137,9 @@ export async function prepareShrink(model: Model, options: ShrinkPlanOptions = {
 export async function planShrink(model: Model, options: ShrinkPlanOptions & { prepared?: PreparedShrink } = {}): Promise<ShrinkPlanResult> {
   const log = options.log ?? ((): void => undefined);
   const target = options.target ?? 'node';
+  // A page's 'cpu' times are its wall times (timeModelsInBrowser), so asking for CPU time there would
+  // label wall time as CPU time.
+  if (target === 'browser' && options.clock === 'cpu') throw new RebirthError('shrink: --clock cpu with --target browser: a page has no process CPU clock; leave --clock out (wall time there)');
   if (options.speedup !== undefined && options.latencyBudgetMs !== undefined) throw new RebirthError('shrink: give --speedup or --latency-budget, not both');
   const speedup = options.speedup ?? 1.5;
   if (!(speedup > 0)) throw new RebirthError(`shrink: --speedup must be above 0, got ${speedup}`);

@@ -51,7 +51,7 @@ export interface CheckOptions {
   mode?: TrainingGraphOptions['mode'];
   opset?: number;
   seed?: number;
-  /** Gradient formulations of the window ops to build the training graph with (default: the defaults). */
+  /** Gradient formulations (src/autodiff/forms.ts) to build the training graph with (default: the defaults). */
   forms?: Partial<GradForms>;
 }
 

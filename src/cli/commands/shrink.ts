@@ -47,7 +47,6 @@ export const shrinkCommand: Command = {
     if (opened) calibration = await calibrationFromData(opened.train.data, optInt(args, 'calibration', 512, { min: 1 }));
     const importance = args.values.importance === undefined ? undefined : optChoice(args, 'importance', ['labels', 'kl'] as const, 'kl');
     const target = optChoice(args, 'target', SHRINK_TARGETS, 'node');
-    if (target === 'browser' && args.values.clock === 'cpu') throw new RebirthError('--clock cpu with --target browser: a page has no process CPU clock; leave --clock out (wall time there)');
     const result = await shrinkAndRetrain(model, {
       retrain,
       target,
