@@ -3,11 +3,13 @@ torch's own layers (nn.Conv2d, F.local_response_norm, F.max_pool2d with ceil_mod
 nn.Linear), trained with torch.optim.SGD (momentum 0.9, Nesterov, weight decay 5e-4) on cross-entropy,
 the same batch, threads, optimizer and architecture as rebirth's run (src/zoo/googlenet.ts:
 buildGoogLeNetMini; 264,250 parameters, checked by the caller). Prints one JSON line: images/s, ms per
-step (each timed step), torch version, threads, and the OPENBLAS_* variables it ran with.
+step (each timed step), torch version, threads, the OPENBLAS_* variables it ran with, the BLAS and
+the malloc it loaded, and
+its minor page faults per timed step.
 Dev-only: Debian python3-torch (/usr/bin/python3).
-usage: /usr/bin/python3 bench/torch_train.py --batch 64 --threads 2 --steps 30 --warmup 5
+usage: /usr/bin/python3 bench/torch_train.py --batch 64 --threads 2 --steps 30 --warmup 5 [--profile N]
 """
-import argparse, json, os, time
+import argparse, json, os, resource, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -72,6 +74,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="instead of timing: N steps under torch.profiler, its table of ops by self CPU time")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -90,17 +94,27 @@ def main():
 
     for _ in range(args.warmup):
         step()
+    if args.profile > 0:
+        from torch.profiler import profile, ProfilerActivity
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(args.profile):
+                step()
+        print(f"{args.profile} steps, batch {args.batch}, {torch.get_num_threads()} threads, malloc: {allocator()}")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+        return
     steps_ms = []
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(args.steps):
         t0 = time.perf_counter()
         step()
         steps_ms.append(1000 * (time.perf_counter() - t0))
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / args.steps
     total = sum(steps_ms) / 1000
     print(json.dumps({
         "imagesPerSecond": args.batch * args.steps / total, "msPerStep": 1000 * total / args.steps, "stepsMs": steps_ms,
         "params": sum(p.numel() for p in net.parameters()), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "openblas": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
-        "blas": blas_libraries(),
+        "blas": blas_libraries(), "allocator": allocator(), "minorFaultsPerStep": faults,
     }))
 
 
@@ -112,6 +126,20 @@ def blas_libraries():
             return sorted({line.split()[-1] for line in f if "blas" in line.split()[-1]})
     except OSError:
         return []
+
+
+def allocator():
+    # The malloc this process runs on: tcmalloc or jemalloc when preloaded (LD_PRELOAD, as torch's own
+    # launcher torch.backends.xeon.run_cpu does), else glibc's.
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return "unknown"
+    for name in ("tcmalloc", "jemalloc"):
+        if any(name in l for l in libs):
+            return name
+    return "glibc"
 
 
 if __name__ == "__main__":
