@@ -4,8 +4,7 @@ nn.Linear), trained with torch.optim.SGD (momentum 0.9, Nesterov, weight decay 5
 the same batch, threads, optimizer and architecture as rebirth's run (src/zoo/googlenet.ts:
 buildGoogLeNetMini; 264,250 parameters, checked by the caller). Prints one JSON line: images/s, ms per
 step (each timed step), torch version, threads, the OPENBLAS_* variables it ran with, the BLAS and
-the malloc it loaded, and
-its minor page faults per timed step.
+the malloc it loaded, and its minor page faults per timed step.
 Dev-only: Debian python3-torch (/usr/bin/python3).
 usage: /usr/bin/python3 bench/torch_train.py --batch 64 --threads 2 --steps 30 --warmup 5 [--profile N]
 """

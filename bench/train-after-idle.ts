@@ -15,17 +15,9 @@
  *          [--batch 64] [--threads 2]
  */
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { buildZooModel } from '../src/zoo/index.js';
-import { encodeModel } from '../src/onnx/encode.js';
-import { buildTrainingGraph } from '../src/autodiff/training-graph.js';
-import type { HostTensor } from '../src/runtime/session.js';
-import { createStepRunner, stepLayout } from '../src/train/step-runner.js';
-import { DEFAULT_REPLICAS, resolveReplicas } from '../src/train/trainer.js';
-import { Optimizer } from '../src/train/optimizers.js';
-import { floatParamNames, readParams } from '../src/train/params.js';
 import { formatTable } from '../src/util/format.js';
+import { googlenetTraining, minorFaults } from './googlenet-training.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,35 +33,7 @@ const steps = Number(values.steps);
 const B = Number(values.batch);
 const threads = Number(values.threads);
 
-const model = buildZooModel('googlenet-mini', { seed: 1 });
-const trainable = floatParamNames(model);
-const params = readParams(model);
-const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 });
-const replicas = resolveReplicas(DEFAULT_REPLICAS, { threads, batchSize: B, batchNormStats: tg.stateInputs.length > 0, scalarLoss: false });
-const session = await createStepRunner(encodeModel(tg.model), { threads, replicas, layout: stepLayout(tg) });
-// The inputs of bench/train-throughput.ts: pixel (i mod 255) / 255, labels i mod 10.
-const x = new Float32Array(B * 28 * 28).map((_, i) => (i % 255) / 255);
-const feeds = (): Record<string, HostTensor> => {
-  const f: Record<string, HostTensor> = {
-    [tg.inputName ?? 'data']: { type: 'float32', dims: [B, 1, 28, 28], data: x },
-    [tg.labelsName ?? 'labels']: { type: 'int64', dims: [B], data: BigInt64Array.from({ length: B }, (_, i) => BigInt(i % 10)) },
-  };
-  if (tg.seedName) f[tg.seedName] = { type: 'int64', dims: [], data: BigInt64Array.of(1n) };
-  for (const n of [...tg.paramInputs, ...tg.stateInputs]) f[n] = { type: 'float32', dims: model.graph.initializers.get(n)?.dims ?? [], data: params.get(n) as Float32Array };
-  return f;
-};
-const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
-const groups = new Map(trainable.map((n) => [n, { lrMult: 1, decayMult: 1 }]));
-
-/** Minor faults of this process so far (field 10 of /proc/self/stat), or NaN off Linux. */
-function minorFaults(): number {
-  try {
-    const rest = readFileSync('/proc/self/stat', 'utf8').split(') ')[1] ?? '';
-    return Number(rest.split(' ')[7]);
-  } catch {
-    return Number.NaN;
-  }
-}
+const { replicas, session, feeds, update } = await googlenetTraining({ batch: B, threads });
 
 async function waitGap(): Promise<void> {
   if (gap === 'sleep') await new Promise((resolve) => setTimeout(resolve, gapMs));
@@ -86,13 +50,7 @@ for (let b = 0; b < blocks; b++) {
   const each: number[] = [];
   for (let i = 0; i < steps; i++) {
     const ts = performance.now();
-    const out = await session.run(feeds(), B);
-    const grads = new Map<string, Float32Array>();
-    for (const [p, g] of Object.entries(tg.gradOutputs)) {
-      const v = out[g];
-      if (v?.type === 'float32') grads.set(p, v.data);
-    }
-    opt.step(params, grads, 0.01, groups);
+    update(await session.run(feeds(), B));
     each.push(performance.now() - ts);
   }
   const ms = (performance.now() - t0) / steps;

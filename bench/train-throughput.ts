@@ -18,8 +18,8 @@
  *
  * --rounds R (default 1): R rounds, each timing `steps` steps of rebirth and then of every PyTorch
  * configuration, each after its own `warmup` untimed steps, so a drift of the host's speed during the run
- * reaches both; the ratio is then over rounds,
- * paired (each round's PyTorch ms per step over rebirth's), against the configuration fastest over all rounds.
+ * reaches both; the ratio is then over rounds, paired (each round's PyTorch ms per step over rebirth's),
+ * against the configuration fastest over all rounds.
  *
  * usage: npx tsx bench/train-throughput.ts [--steps 30] [--rounds 1] [--batch 64] [--threads 2] [--replicas N] [--skip-profile]
  *          --replicas N: split each batch over N worker-thread sessions (data parallel, src/train/step-runner.ts),
@@ -31,19 +31,12 @@
 import { parseArgs } from 'node:util';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { buildZooModel } from '../src/zoo/index.js';
+import { existsSync } from 'node:fs';
 import { encodeModel } from '../src/onnx/encode.js';
-import { buildTrainingGraph } from '../src/autodiff/training-graph.js';
-import type { HostTensor } from '../src/runtime/session.js';
-import { createStepRunner, stepLayout } from '../src/train/step-runner.js';
-import { DEFAULT_REPLICAS, resolveReplicas } from '../src/train/trainer.js';
 import { profileModel } from '../src/runtime/profile.js';
-import { Optimizer } from '../src/train/optimizers.js';
-import { floatParamNames, readParams } from '../src/train/params.js';
 import { formatTable } from '../src/util/format.js';
-import { numel } from '../src/ir/tensor.js';
 import { Bench, GUARD_OPTIONS } from './harness.js';
+import { googlenetTraining, minorFaults } from './googlenet-training.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,33 +51,10 @@ const B = Number(values.batch);
 const threads = Number(values.threads);
 const bench = Bench.start('train-throughput', values);
 
-const model = buildZooModel('googlenet-mini', { seed: 1 });
-const trainable = floatParamNames(model);
-const params = readParams(model);
-const paramCount = trainable.reduce((a, n) => a + numel(model.graph.initializers.get(n)?.dims ?? []), 0);
-const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 });
-// The trainer's own choice unless --replicas says otherwise, so the figure is what `rebirth train` does.
-const replicas = resolveReplicas(values.replicas === undefined ? DEFAULT_REPLICAS : values.replicas === 'auto' ? 'auto' : Number(values.replicas), {
-  threads, batchSize: B, batchNormStats: tg.stateInputs.length > 0, scalarLoss: false,
+// The trainer's own replicas unless --replicas says otherwise, so the figure is what `rebirth train` does.
+const { tg, paramCount, replicas, session, feeds: feedsFor, update } = await googlenetTraining({
+  batch: B, threads, replicas: values.replicas === undefined ? undefined : values.replicas === 'auto' ? 'auto' : Number(values.replicas),
 });
-const session = await createStepRunner(encodeModel(tg.model), {
-  threads, replicas,
-  layout: stepLayout(tg),
-});
-const [, c = 1, h = 28, w = 28] = (model.graph.inputs[0]?.shape ?? []).map((d) => (typeof d === 'number' ? d : 1));
-// The same inputs as the PyTorch peer: pixel (i mod 255) / 255, labels i mod 10.
-const x = new Float32Array(B * c * h * w).map((_, i) => (i % 255) / 255);
-const feedsFor = (): Record<string, HostTensor> => {
-  const f: Record<string, HostTensor> = {
-    [tg.inputName ?? 'data']: { type: 'float32', dims: [B, c, h, w], data: x },
-    [tg.labelsName ?? 'labels']: { type: 'int64', dims: [B], data: BigInt64Array.from({ length: B }, (_, i) => BigInt(i % 10)) },
-  };
-  if (tg.seedName) f[tg.seedName] = { type: 'int64', dims: [], data: BigInt64Array.of(1n) };
-  for (const n of [...tg.paramInputs, ...tg.stateInputs]) f[n] = { type: 'float32', dims: model.graph.initializers.get(n)?.dims ?? [], data: params.get(n) as Float32Array };
-  return f;
-};
-const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
-const groups = new Map(trainable.map((n) => [n, { lrMult: 1, decayMult: 1 }]));
 let runMs = 0;
 // Page faults are what separated the peer's allocators (docs/training.md), so both sides print theirs.
 let rebirthFaults = 0;
@@ -99,12 +69,7 @@ async function rebirthSteps(skip: number, n: number): Promise<number> {
     const t0 = performance.now();
     const out = await session.run(feedsFor(), B);
     const t1 = performance.now();
-    const grads = new Map<string, Float32Array>();
-    for (const [p, g] of Object.entries(tg.gradOutputs)) {
-      const v = out[g];
-      if (v?.type === 'float32') grads.set(p, v.data);
-    }
-    opt.step(params, grads, 0.01, groups);
+    update(out);
     const t2 = performance.now();
     if (i >= skip) {
       runMs += t1 - t0;
@@ -114,15 +79,6 @@ async function rebirthSteps(skip: number, n: number): Promise<number> {
   }
   rebirthFaults += minorFaults() - faults0;
   return stepsMs.slice(before).reduce((a, b) => a + b, 0) / n;
-}
-
-/** Minor page faults of this process so far (all threads; field 10 of /proc/self/stat), NaN off Linux. */
-function minorFaults(): number {
-  try {
-    return Number((readFileSync('/proc/self/stat', 'utf8').split(') ')[1] ?? '').split(' ')[7]);
-  } catch {
-    return Number.NaN;
-  }
 }
 
 interface TorchRun { config: string; openblas: Record<string, string>; blas?: string[]; allocator?: string; minorFaultsPerStep?: number; imagesPerSecond: number; msPerStep: number; stepsMs: number[]; params: number; torch: string; threads: number }
@@ -137,21 +93,23 @@ const allocators = findAllocators(values.allocators);
 if (!allocators.some((a) => a.name !== 'glibc')) {
   process.stderr.write('WARNING: neither tcmalloc nor jemalloc is installed, so PyTorch runs on glibc malloc only; its own launcher (torch.backends.xeon.run_cpu) preloads tcmalloc: apt-get install libtcmalloc-minimal4 libjemalloc2 for its best configuration\n');
 }
-const configs: Array<[string, NodeJS.ProcessEnv]> = blasEnvs.flatMap(([blas, env]) => allocators.map(({ name, env: extra }): [string, NodeJS.ProcessEnv] => [
-  `${blas}, ${name}`, { ...env, ...extra, ...(extra.LD_PRELOAD && env.LD_PRELOAD ? { LD_PRELOAD: `${extra.LD_PRELOAD}:${env.LD_PRELOAD}` } : {}) },
-]));
-const torchRun = (config: string, env: NodeJS.ProcessEnv): TorchRun => {
+/** One PyTorch configuration: its label, the malloc it must load, and the environment it runs in. */
+interface TorchConfig { config: string; allocator: string; env: NodeJS.ProcessEnv }
+const configs: TorchConfig[] = blasEnvs.flatMap(([blas, env]) => allocators.map(({ name, env: extra }) => ({
+  config: `${blas}, ${name}`, allocator: name,
+  env: { ...env, ...extra, ...(extra.LD_PRELOAD && env.LD_PRELOAD ? { LD_PRELOAD: `${extra.LD_PRELOAD}:${env.LD_PRELOAD}` } : {}) },
+})));
+const torchRun = ({ config, allocator, env }: TorchConfig): TorchRun => {
   const out = execFileSync('/usr/bin/python3', [path.join(import.meta.dirname, 'torch_train.py'), '--batch', String(B), '--threads', String(threads), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', env });
   const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Omit<TorchRun, 'config'>;
   if (r.params !== paramCount) throw new Error(`PyTorch peer has ${r.params} parameters, rebirth's googlenet-mini ${paramCount}: not the same network`);
   // A preload that failed (wrong path, wrong architecture) leaves glibc's malloc in place with only a
   // warning from ld.so, which would time glibc under another name.
-  const wanted = allocators.find((a) => config.endsWith(`, ${a.name}`))?.name ?? 'glibc';
-  if (r.allocator !== wanted) throw new Error(`PyTorch run '${config}' loaded allocator ${r.allocator ?? 'unknown'}, not ${wanted}`);
+  if (r.allocator !== allocator) throw new Error(`PyTorch run '${config}' loaded allocator ${r.allocator ?? 'unknown'}, not ${allocator}`);
   return { config, ...r };
 };
-/** glibc, then every allocator torch's launcher knows that is installed here (or those --allocators names). */
 interface Allocator { name: string; env: Record<string, string> }
+/** glibc, then every allocator torch's launcher knows that is installed here (or those --allocators names). */
 function findAllocators(names: string | undefined): Allocator[] {
   const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
   const find = (files: string[]): string | undefined => dirs.flatMap((d) => files.map((f) => path.join(d, f))).find((f) => existsSync(f));
@@ -180,13 +138,13 @@ for (let r = 0; r < rounds; r++) {
   // process has had the cores, rebirth's first step took 4-5x its steady time and the next ones ~1.3x
   // (page faults: ~2,700 a step against ~150; docs/training.md), which unwarmed rounds counted against it.
   rebirthRoundMs.push(await rebirthSteps(warmup, steps));
-  torchRoundRuns.push(configs.map(([config, env]) => torchRun(config, env)));
+  torchRoundRuns.push(configs.map(torchRun));
   if (rounds > 1) process.stderr.write(`round ${r + 1}/${rounds}: rebirth ${(rebirthRoundMs[r] as number).toFixed(1)} ms/step, PyTorch ${(torchRoundRuns[r] ?? []).map((t) => `${t.msPerStep.toFixed(1)}`).join(' / ')} ms/step\n`);
 }
 await session.release();
 const rebirthIps = (B * steps * rounds) / ((runMs + optMs) / 1000);
 // Per configuration, all its rounds' steps together.
-const torchRuns: TorchRun[] = configs.map(([config], k) => {
+const torchRuns: TorchRun[] = configs.map(({ config }, k) => {
   const runs = torchRoundRuns.map((round) => round[k] as TorchRun);
   const all = runs.flatMap((t) => t.stepsMs);
   const ms = all.reduce((a, b) => a + b, 0) / all.length;
@@ -200,7 +158,7 @@ if (reference.length > 0) process.stderr.write(`WARNING: PyTorch loaded the refe
 const faster = torchRuns.reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a));
 // Speed-up of rebirth over the fastest PyTorch: its step times over rebirth's. One round: the steps of two
 // independent runs (not paired). Several: each round's mean step, paired by round.
-const fasterIndex = configs.findIndex(([config]) => config === faster.config);
+const fasterIndex = configs.findIndex(({ config }) => config === faster.config);
 const ratio = rounds > 1
   ? bench.ratio('rebirth / PyTorch (fastest config), paired by round', torchRoundRuns.map((round) => (round[fasterIndex] as TorchRun).msPerStep), rebirthRoundMs, { paired: true })
   : bench.ratio('rebirth / PyTorch (fastest config)', faster.stepsMs, stepsMs, { paired: false });
