@@ -14,6 +14,10 @@
  * summed: on a shared machine the minimum is the figure least distorted by other processes.
  * A variant is 'old' (the formulations before issue 13), 'new' (the current defaults), or either followed by
  * '+key=value' overrides of GradForms, e.g. 'old+maxPool=argmax' or 'new+convInput=transpose'.
+ * '+pools=free' is not a gradient but a bound: the scatter-form MaxPool backward removed (the forward's
+ * Indices output dropped, so MaxPool runs on ORT's fast kernel, and every ScatterElements replaced by its
+ * zeros), so the step costs what it would with a MaxPool backward that took no time. Its gradients are
+ * wrong (the agreement table shows by how much); its times say how much any faster MaxPool backward could gain.
  */
 import { parseArgs } from 'node:util';
 import * as os from 'node:os';
@@ -52,7 +56,7 @@ const variantSpecs = (values.variants ?? 'old,new').split(',').map((v) => v.trim
 const OLD_FORMS: GradForms = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow', mask: 'where' };
 
 function parseVariant(spec: string): Partial<GradForms> {
-  const [base, ...overrides] = spec.split('+');
+  const [base, ...overrides] = spec.split('+').filter((o) => o !== 'pools=free');
   if (base !== 'old' && base !== 'new') throw new Error(`variant '${spec}' must start with 'old' or 'new'`);
   const forms: GradForms = { ...(base === 'old' ? OLD_FORMS : DEFAULT_GRAD_FORMS) };
   for (const o of overrides) {
@@ -96,9 +100,29 @@ function feedsFor(tg: TrainingGraph, params: ReadonlyMap<string, Float32Array>):
   return f;
 }
 
+/** The '+pools=free' bound: see the usage note at the top. */
+function freePools(tg: TrainingGraph): TrainingGraph {
+  const nodes = tg.model.graph.nodes.map((n) => {
+    if (n.opType === 'MaxPool' && n.outputs.length === 2) return { ...n, outputs: n.outputs.slice(0, 1) };
+    if (n.opType === 'ScatterElements') return { ...n, opType: 'Identity', inputs: n.inputs.slice(0, 1), attributes: [] };
+    return n;
+  });
+  // The Reshapes that flattened the Indices for the scatter now read nothing: drop them (nodes are in
+  // topological order, so one pass sees each producer before its consumers).
+  const g = tg.model.graph;
+  const known = new Set<string>(['', ...g.inputs.map((i) => i.name), ...g.initializers.keys()]);
+  const kept = nodes.filter((n) => {
+    if (!n.inputs.every((i) => known.has(i))) return false;
+    for (const o of n.outputs) known.add(o);
+    return true;
+  });
+  return { ...tg, model: { ...tg.model, graph: { ...g, nodes: kept } } };
+}
+
 const variants: Variant[] = [];
 for (const name of variantSpecs) {
-  const tg = withGradForms(parseVariant(name), () => buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 }));
+  const built = withGradForms(parseVariant(name), () => buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 }));
+  const tg = name.split('+').includes('pools=free') ? freePools(built) : built;
   const bytes = encodeModel(tg.model);
   variants.push({
     name, tg,

@@ -92,6 +92,30 @@ test('two replicas give the one-session step: the loss, every gradient and the l
   }
 });
 
+test('three replicas (shards 2 + 2 + 1) see parameters changed in place between steps, as the trainer changes them', async () => {
+  const model = net(1);
+  const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable: PARAMS });
+  const bytes = encodeModel(tg.model);
+  const feeds = feedsOf(model, tg, 5, 2);
+  const one = await createStepRunner(bytes, { threads: 1, layout: stepLayout(tg) });
+  const three = await createStepRunner(bytes, { threads: 3, replicas: 3, layout: stepLayout(tg) });
+  try {
+    const before = await three.run(feeds, 5);
+    // The trainer's optimizer writes into the same arrays it feeds: the replicas must not keep the old values.
+    const w = feeds['c2_w']!.data as Float32Array;
+    for (let i = 0; i < w.length; i++) w[i] = w[i]! * 0.5 + 0.01;
+    const a = await one.run(feeds, 5);
+    const b = await three.run(feeds, 5);
+    assert.notEqual(before[tg.lossOutput]!.data[0], b[tg.lossOutput]!.data[0], 'the loss moved with the parameters');
+    assertClose(a[tg.lossOutput], b[tg.lossOutput], 'loss');
+    for (const [param, grad] of Object.entries(tg.gradOutputs)) assertClose(a[grad], b[grad], `gradient of ${param}`);
+    assertClose(a[tg.logitsOutput], b[tg.logitsOutput], 'logits');
+  } finally {
+    await one.release();
+    await three.release();
+  }
+});
+
 /** Three classes of 8x8 images: a bright 3x3 patch at one of three places, plus noise. */
 function patches(count: number, seed: number): Dataset {
   return diagonalPatches(count, seed, { size: 8, patch: 3, starts: [0, 2, 5], noise: 0.2 });
