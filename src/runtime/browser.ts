@@ -264,7 +264,10 @@ export async function profileInBrowser(
  * timed inside the page. A page has no per-process CPU clock, so `cpuRuns` repeats the wall times and
  * the 'cpu' clock of pairedGain equals the wall one here.
  */
-export async function timeModelsInBrowser(models: Readonly<Record<string, Uint8Array>>, options: Omit<LatencyOptions, 'backend'> & { backend: BrowserBackend; browser?: BrowserLaunchOptions }): Promise<Record<string, LatencyStats>> {
+export async function timeModelsInBrowser(
+  models: Readonly<Record<string, Uint8Array>>,
+  options: Omit<LatencyOptions, 'backend'> & { backend: BrowserBackend; browser?: BrowserLaunchOptions; runtime?: BrowserRuntime },
+): Promise<Record<string, LatencyStats>> {
   const threads = options.threads ?? 1;
   checkThreads(threads);
   const runs = options.runs ?? 20;
@@ -272,10 +275,16 @@ export async function timeModelsInBrowser(models: Readonly<Record<string, Uint8A
   if (Object.keys(models).length === 0) throw new RebirthError('timing needs at least one model; pass the models to compare');
   for (const bytes of Object.values(models)) readModelNodes(bytes);
   const feeds = toWire(options.feeds);
-  const result = await withBrowser(options.backend, options.browser ?? {}, (b) => b.time(models, {
+  const time = (b: BrowserRuntime): Promise<PageTimeResult> => b.time(models, {
     threads, optLevel: options.optLevel ?? 'all', warmup: options.warmup ?? 3, warmupMs: options.warmupMs ?? DEFAULT_WARMUP_MS, runs,
     ...(feeds !== undefined ? { feeds } : {}),
-  }));
+  });
+  // A caller timing many groups (the shrink planner) passes one runtime for all of them: each call still
+  // gets a fresh page, but Chromium starts once.
+  if (options.runtime && options.runtime.backend !== options.backend) {
+    throw new RebirthError(`timeModelsInBrowser: the runtime passed is for ${options.runtime.backend}, the timing asks for ${options.backend}`);
+  }
+  const result = options.runtime ? await time(options.runtime) : await withBrowser(options.backend, options.browser ?? {}, time);
   const out: Record<string, LatencyStats> = {};
   for (const [name, wall] of Object.entries(result.runs)) {
     out[name] = { medianMs: quantile(wall, 0.5), p90Ms: quantile(wall, 0.9), minMs: Math.min(...wall), cpuMedianMs: quantile(wall, 0.5), runs: wall, cpuRuns: [...wall] };

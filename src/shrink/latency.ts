@@ -19,6 +19,7 @@ import { pairedGain, timeModels, type Clock, type LatencyOptions, type LatencySt
 import { pairedInterval } from '../runtime/decide.js';
 import { RebirthError } from '../errors.js';
 import type { Backend } from '../runtime/session.js';
+import type { BrowserRuntime } from '../runtime/browser.js';
 import { pathGroupShape, type Item } from './candidates.js';
 import { convNode } from './apply.js';
 import type { ConvShape, LinearConv, PaddingMode } from '../rewrite/linear-conv.js';
@@ -46,6 +47,11 @@ export interface LatencyTableOptions {
    */
   clock?: Clock;
   padding?: PaddingMode;
+  /**
+   * For target 'browser': an open Chromium to time in (planShrink opens one for its whole plan). Without
+   * it, each timing call launches and closes its own.
+   */
+  browser?: BrowserRuntime;
 }
 
 export interface LatencyTable {
@@ -189,11 +195,18 @@ export function defaultClock(target: ShrinkTarget | undefined): Clock {
  * a speed-up there takes a fixed number of rounds instead, at least 200: a 0.2-1 ms network needs that
  * many for an interval of a few percent (section "Timing a small network" of docs/shrink.md).
  */
-async function timeOn(target: ShrinkTarget, models: Readonly<Record<string, Uint8Array>>, options: Omit<LatencyOptions, 'backend' | 'threads'>): Promise<Record<string, LatencyStats>> {
+async function timeOn(
+  target: ShrinkTarget,
+  models: Readonly<Record<string, Uint8Array>>,
+  options: Omit<LatencyOptions, 'backend' | 'threads'>,
+  browser?: BrowserRuntime,
+): Promise<Record<string, LatencyStats>> {
   if (target !== 'browser') return timeModels(models, { ...options, backend: target, threads: 1 });
   const { timeModelsInBrowser } = await import('../runtime/browser.js');
   const runs = options.minSeconds !== undefined ? Math.max(200, options.runs ?? 40) : (options.runs ?? 20);
-  return timeModelsInBrowser(models, { backend: 'browser:wasm', threads: 1, runs, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}) });
+  return timeModelsInBrowser(models, {
+    backend: 'browser:wasm', threads: 1, runs, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}), ...(browser ? { runtime: browser } : {}),
+  });
 }
 
 /** Time every item on the backend (see the file comment). */
@@ -216,7 +229,7 @@ export async function measureLatencyTable(folded: Model, structure: ModelStructu
   for (const [key, { shape, items: group }] of byShape) {
     const models: Record<string, Uint8Array> = { __copy: encodeModel(identityModel(shape)) };
     for (const item of group) models[item.id] = encodeModel(itemModel(folded, structure, item, padding));
-    const stats = await timeOn(backend, models, { runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}) });
+    const stats = await timeOn(backend, models, { runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}) }, options.browser);
     const overhead = pick(stats.__copy, clock);
     overheadMs.set(key, overhead);
     for (const item of group) ms.set(item.id, Math.max(0, pick(stats[item.id], clock) - overhead));
@@ -227,7 +240,7 @@ export async function measureLatencyTable(folded: Model, structure: ModelStructu
 /** Median latency of whole models on the backend, interleaved, on the table's clock. */
 export async function measureModels(models: Readonly<Record<string, Model>>, options: LatencyTableOptions = {}): Promise<Record<string, number>> {
   const encoded = Object.fromEntries(Object.entries(models).map(([k, m]) => [k, encodeModel(m)]));
-  const stats = await timeOn(options.backend ?? 'node', encoded, { runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}) });
+  const stats = await timeOn(options.backend ?? 'node', encoded, { runs: options.runs ?? 20, ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}) }, options.browser);
   return Object.fromEntries(Object.keys(models).map((k) => [k, pick(stats[k], options.clock ?? defaultClock(options.backend))]));
 }
 
@@ -262,7 +275,7 @@ export async function measureSpeedup(before: Model, after: Model, options: Speed
   const stats = await timeOn(options.backend ?? 'node', { before: encodeModel(before), after: encodeModel(after) }, {
     runs: options.runs ?? 40, minSeconds: options.minSeconds ?? 2,
     ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}), ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
-  });
+  }, options.browser);
   const a = stats.before;
   const b = stats.after;
   if (!a || !b) throw new RebirthError('timing returned no result for the two models');

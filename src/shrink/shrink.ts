@@ -20,6 +20,7 @@ import { measureLatencyTable, measureModels, measureSpeedup, type Clock, type La
 import { planSegments, type Plan } from './plan.js';
 import { analyzeStructure, chainActivations, unitName, type ModelStructure } from './structure.js';
 import type { PaddingMode } from '../rewrite/linear-conv.js';
+import type { BrowserRuntime } from '../runtime/browser.js';
 
 export interface ShrinkPlanOptions extends CandidateOptions {
   /** Where the latency table and the speed-ups are measured (default 'node'). */
@@ -135,7 +136,6 @@ export async function prepareShrink(model: Model, options: ShrinkPlanOptions = {
 
 /** Everything up to the plan (see the file comment); `prepared` reuses a prepareShrink result (another target). */
 export async function planShrink(model: Model, options: ShrinkPlanOptions & { prepared?: PreparedShrink } = {}): Promise<ShrinkPlanResult> {
-  const log = options.log ?? ((): void => undefined);
   const target = options.target ?? 'node';
   // A page's 'cpu' times are its wall times (timeModelsInBrowser), so asking for CPU time there would
   // label wall time as CPU time.
@@ -144,8 +144,20 @@ export async function planShrink(model: Model, options: ShrinkPlanOptions & { pr
   const speedup = options.speedup ?? 1.5;
   if (!(speedup > 0)) throw new RebirthError(`shrink: --speedup must be above 0, got ${speedup}`);
   const prepared = options.prepared ?? await prepareShrink(model, options);
+  if (target !== 'browser') return planMeasured(prepared, target, speedup, options);
+  // One Chromium for the whole plan: the table's shape groups, the whole network and every round's
+  // speed-up each launched their own before (seconds each, several times per plan).
+  const { withBrowser } = await import('../runtime/browser.js');
+  return withBrowser('browser:wasm', {}, (browser) => planMeasured(prepared, target, speedup, options, browser));
+}
+
+async function planMeasured(prepared: PreparedShrink, target: ShrinkTarget, speedup: number, options: ShrinkPlanOptions, browser?: BrowserRuntime): Promise<ShrinkPlanResult> {
+  const log = options.log ?? ((): void => undefined);
   const { folded, structure, candidates, importance, padding } = prepared;
-  const timing = { backend: target, padding, ...(options.runs !== undefined ? { runs: options.runs } : {}), ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}), ...(options.clock ? { clock: options.clock } : {}) };
+  const timing = {
+    backend: target, padding, ...(options.runs !== undefined ? { runs: options.runs } : {}), ...(options.warmupMs !== undefined ? { warmupMs: options.warmupMs } : {}),
+    ...(options.clock ? { clock: options.clock } : {}), ...(browser ? { browser } : {}),
+  };
   const table = await measureLatencyTable(folded, structure, candidates.items, timing);
   const whole = await measureModels({ whole: folded }, timing);
   const wholeMs = whole.whole ?? NaN;
