@@ -8,7 +8,7 @@
  * over session.run only.
  *
  * Why it exists (issue 13): before the parameters went through shared memory (src/train/step-worker.ts)
- * the split step cost 6-10 ms more than a replica alone; this prints what is left.
+ * the split step cost 15.9 ms more than a replica alone (docs/training.md); this prints what is left.
  *
  * usage: npx tsx bench/replica-overhead.ts [--rounds 6] [--steps 15] [--batch 64] [--threads 2]
  */
@@ -35,7 +35,9 @@ for (const [flag, v] of [['--rounds', rounds], ['--steps', steps], ['--batch', B
 const loadBefore = loadAverage();
 const split = await googlenetTraining({ batch: B, threads });
 const share = Math.ceil(B / split.replicas);
-const alone = await googlenetTraining({ batch: share, threads: Math.max(1, Math.floor(threads / split.replicas)), replicas: 1 });
+/** Intra-op threads of each replica, as the step runner gives them. */
+const replicaThreads = Math.max(1, Math.floor(threads / split.replicas));
+const alone = await googlenetTraining({ batch: share, threads: replicaThreads, replicas: 1 });
 
 /** ms per step over one block, after `warm` untimed steps (every block: the other configuration ran in between). */
 async function block(t: GoogLeNetTraining, batch: number, withUpdate: boolean, warm = 3): Promise<number> {
@@ -62,7 +64,7 @@ const med = (xs: number[]): number => quantile(xs, 0.5);
 const over = splitMs.map((s, i) => s - (aloneMs[i] as number));
 console.log(`googlenet-mini training, batch ${B}, ${threads} threads; ${rounds} rounds of ${steps} steps; load average ${fmtLoad(loadBefore)} before, ${fmtLoad(loadAverage())} after`);
 console.log(formatTable(['configuration', 'median ms/step', 'range over rounds', 'images/s'], [
-  [`${split.replicas} replicas x ${Math.max(1, Math.floor(threads / split.replicas))} thread, batch ${B} (step + update)`, med(splitMs).toFixed(1), `${Math.min(...splitMs).toFixed(1)}-${Math.max(...splitMs).toFixed(1)}`, (B / med(splitMs) * 1000).toFixed(0)],
+  [`${split.replicas} replicas x ${replicaThreads} thread, batch ${B} (step + update)`, med(splitMs).toFixed(1), `${Math.min(...splitMs).toFixed(1)}-${Math.max(...splitMs).toFixed(1)}`, (B / med(splitMs) * 1000).toFixed(0)],
   [`one replica's share alone: 1 session, batch ${share} (session.run)`, med(aloneMs).toFixed(1), `${Math.min(...aloneMs).toFixed(1)}-${Math.max(...aloneMs).toFixed(1)}`, (share / med(aloneMs) * 1000).toFixed(0)],
 ]));
 console.log(`overhead of the split step over a replica alone: median ${med(over).toFixed(1)} ms/step (${(100 * med(over) / med(aloneMs)).toFixed(0)}%), paired by round`);

@@ -55,8 +55,10 @@ const variantSpecs = (values.variants ?? 'old,new').split(',').map((v) => v.trim
 /** The formulations before issue 13 (Indices + ScatterElements, ConvTranspose dX, batched per-tap dW, Pow). */
 const OLD_FORMS: GradForms = { maxPool: 'scatter', convInput: 'transpose', convWeight: 'batched-taps', lrnPower: 'pow', mask: 'where' };
 
-function parseVariant(spec: string): Partial<GradForms> {
-  const [base, ...overrides] = spec.split('+').filter((o) => o !== 'pools=free');
+/** A variant's gradient forms, and whether it is the '+pools=free' bound. */
+function parseVariant(spec: string): { forms: Partial<GradForms>; freePools: boolean } {
+  const parts = spec.split('+');
+  const [base, ...overrides] = parts.filter((o) => o !== 'pools=free');
   if (base !== 'old' && base !== 'new') throw new Error(`variant '${spec}' must start with 'old' or 'new'`);
   const forms: GradForms = { ...(base === 'old' ? OLD_FORMS : DEFAULT_GRAD_FORMS) };
   for (const o of overrides) {
@@ -67,7 +69,7 @@ function parseVariant(spec: string): Partial<GradForms> {
     }
     Object.assign(forms, { [key as string]: value });
   }
-  return forms;
+  return { forms, freePools: parts.includes('pools=free') };
 }
 
 const loadavg = (): string => os.loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -121,8 +123,9 @@ function freePools(tg: TrainingGraph): TrainingGraph {
 
 const variants: Variant[] = [];
 for (const name of variantSpecs) {
-  const built = withGradForms(parseVariant(name), () => buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 }));
-  const tg = name.split('+').includes('pools=free') ? freePools(built) : built;
+  const variant = parseVariant(name);
+  const built = withGradForms(variant.forms, () => buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable, seed: 1 }));
+  const tg = variant.freePools ? freePools(built) : built;
   const bytes = encodeModel(tg.model);
   variants.push({
     name, tg,

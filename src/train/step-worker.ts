@@ -26,7 +26,8 @@ export interface ReplicaRequest {
 /**
  * The inputs every replica gets whole, in one SharedArrayBuffer the runner rewrites before each step.
  * Why not the message: a step's parameters (1 MB for googlenet-mini) posted to each replica were cloned
- * into fresh buffers every step, and that cost 5-8% of the step (docs/training.md, "Data parallel").
+ * into fresh buffers every step: the split step cost 15.9 ms more than one replica's share alone, 6.7
+ * ms after this change (bench/replica-overhead.ts; docs/training.md, "Parameters through shared memory").
  * Why a copy on this side: onnxruntime-node refuses a tensor over a SharedArrayBuffer ("Invalid
  * argument"), so each replica copies the bytes into buffers of its own, allocated once.
  */

@@ -1,7 +1,6 @@
 // `rebirth profile --backend browser[:wasm|:webgpu]` and timeModelsInBrowser in Debian's Chromium, and the
 // promise that Chromium and the server are gone afterwards: after success, on errors and on SIGINT.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,35 +10,13 @@ import { loadModel } from '../../src/onnx/file.js';
 import { profileLayers, type LayerProfile } from '../../src/profile/layers.js';
 import { profileModel } from '../../src/runtime/profile.js';
 import { timeModelsInBrowser } from '../../src/runtime/browser.js';
-import { root } from '../cli/run.js';
+import { rebirthChild, root, type CliResult } from '../cli/run.js';
 import { unknownOpModel } from '../runtime/fixtures.js';
 import { processesMentioning, requireChromium, waitFor } from './helpers.js';
 
 const MODEL = join(root, 'models', 'googlenet-mini.onnx');
-const BIN = join(root, 'src', 'cli', 'bin.ts');
 
-interface Child {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `rebirth ARGS` in a child with its own TMPDIR, so its Chromium profile dir names it. */
-function rebirthChild(args: string[], env: Record<string, string>, onSpawn?: (pid: number) => void): Promise<Child> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    if (child.pid !== undefined) onSpawn?.(child.pid);
-  });
-}
-
-function oneLineError(r: Child, pattern: RegExp): void {
+function oneLineError(r: CliResult, pattern: RegExp): void {
   assert.notEqual(r.code, 0, 'exit code must be non-zero');
   const lines = r.stderr.trim().split('\n').filter((l) => !/^profiling /.test(l));
   assert.equal(lines.length, 1, `expected one error line on stderr, got:\n${r.stderr}`);
@@ -57,7 +34,7 @@ async function assertNothingLeft(dir: string): Promise<void> {
 void describe('browser backends (Chromium)', () => {
   void it('rebirth profile models/googlenet-mini.onnx --backend browser --json', async (t) => {
     requireChromium();
-    const r = await rebirthChild(['profile', MODEL, '--backend', 'browser', '--json'], {});
+    const r = await rebirthChild(['profile', MODEL, '--backend', 'browser', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const p = JSON.parse(r.stdout) as LayerProfile;
     assert.equal(p.backend, 'browser:wasm');
@@ -79,7 +56,7 @@ void describe('browser backends (Chromium)', () => {
   });
 
   void it('tells how to install Chromium when it is missing', async () => {
-    const r = await rebirthChild(['profile', MODEL, '--backend', 'browser'], { REBIRTH_CHROMIUM: '/nonexistent/chromium' });
+    const r = await rebirthChild(['profile', MODEL, '--backend', 'browser'], { env: { REBIRTH_CHROMIUM: '/nonexistent/chromium' } });
     oneLineError(r, /^rebirth: Chromium not found at \/nonexistent\/chromium: install it with 'apt-get install chromium'/);
   });
 
@@ -90,7 +67,7 @@ void describe('browser backends (Chromium)', () => {
     try {
       const model = join(work, 'unknown-op.onnx');
       writeFileSync(model, unknownOpModel());
-      const r = await rebirthChild(['profile', model, '--backend', 'browser:wasm'], { TMPDIR: dir });
+      const r = await rebirthChild(['profile', model, '--backend', 'browser:wasm'], { env: { TMPDIR: dir } });
       oneLineError(r, /^rebirth: onnxruntime \(browser:wasm\) cannot load this model: .*FrobnicateXYZ/);
       await assertNothingLeft(dir);
     } finally {
@@ -104,7 +81,7 @@ void describe('browser backends (Chromium)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rebirth-browser-test-'));
     try {
       let pid = 0;
-      const done = rebirthChild(['profile', MODEL, '--backend', 'browser', '--runs', '100000'], { TMPDIR: dir }, (p) => (pid = p));
+      const done = rebirthChild(['profile', MODEL, '--backend', 'browser', '--runs', '100000'], { env: { TMPDIR: dir }, onSpawn: (p) => (pid = p) });
       await waitFor(() => processesMentioning(`--user-data-dir=${dir}`).length > 0, 'Chromium to start', 120_000);
       // Give the page time to start running the model, so the signal lands mid-measurement.
       await new Promise((r) => setTimeout(r, 3000));

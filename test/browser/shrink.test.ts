@@ -2,12 +2,11 @@
 // (onnxruntime-web's WASM in a page), on wall time, and no Chromium left behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/onnx/file.js';
-import { expectOneLineError, rebirth, root } from '../cli/run.js';
+import { expectOneLineError, rebirth, rebirthChild } from '../cli/run.js';
 import { processesMentioning, requireChromium, waitFor } from './helpers.js';
 
 void test('rebirth shrink --target browser plans on timings from Chromium and reports wall-clock speed-ups', async () => {
@@ -23,18 +22,9 @@ void test('rebirth shrink --target browser plans on timings from Chromium and re
   const poll = setInterval(() => {
     for (const d of readdirSync(tmp)) if (d.startsWith('rebirth-chromium-')) profiles.add(d);
   }, 100);
-  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'bin.ts'),
-      'shrink', 'zoo:mobilenetv2-mini', '-o', out, '--target', 'browser', '--retrain', 'none', '--speedup', '1.2', '--rounds', '1', '--json'],
-    { timeout: 600_000, cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  }).finally(() => clearInterval(poll));
-  assert.equal(r.status, 0, r.stderr);
+  const r = await rebirthChild(['shrink', 'zoo:mobilenetv2-mini', '-o', out, '--target', 'browser', '--retrain', 'none', '--speedup', '1.2', '--rounds', '1', '--json'],
+    { env: { TMPDIR: tmp }, timeoutMs: 600_000 }).finally(() => clearInterval(poll));
+  assert.equal(r.code, 0, r.stderr);
   assert.equal(profiles.size, 2, `Chromium launches: ${[...profiles].join(', ')}`);
   const report = JSON.parse(r.stdout) as { target: string; plan: unknown[]; latency: { speedup: number; interval: [number, number]; rounds: number }; maxRelError: number };
   assert.equal(report.target, 'browser');

@@ -20,14 +20,31 @@ export function rebirth(...args: string[]): CliResult {
 
 /** The same without blocking, so independent cases can run side by side. */
 export function rebirthAsync(...args: string[]): Promise<CliResult> {
+  return rebirthChild(args);
+}
+
+export interface ChildOptions {
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
+  /** Default 300 s. */
+  timeoutMs?: number;
+  /** Called with the child's pid once it is spawned (to signal it, or to find its processes). */
+  onSpawn?: (pid: number) => void;
+}
+
+/** `rebirth ARGS` as a child process, with its exit signal too (a test that kills it checks both). */
+export function rebirthChild(args: readonly string[], options: ChildOptions = {}): Promise<CliResult & { signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+    const child = spawn(process.execPath, ['--import', 'tsx', bin, ...args], {
+      cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 300_000, env: { ...process.env, ...options.env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
   });
 }
 

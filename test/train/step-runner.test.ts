@@ -11,7 +11,7 @@ import type { Model } from '../../src/ir/graph.js';
 import type { Dataset } from '../../src/data/dataset.js';
 import { encodeModel } from '../../src/onnx/encode.js';
 import { buildTrainingGraph, type TrainingGraph } from '../../src/autodiff/training-graph.js';
-import { createStepRunner, shardSizes, stepLayout } from '../../src/train/step-runner.js';
+import { createStepRunner, shardSizes, stepLayout, type StepRunner } from '../../src/train/step-runner.js';
 import { resolveReplicas, train, type TrainOptions } from '../../src/train/trainer.js';
 import type { HostTensor } from '../../src/runtime/session.js';
 import { Random } from '../../src/util/random.js';
@@ -70,20 +70,30 @@ test('shardSizes: as even as possible, fewer replicas than examples when the bat
   assert.deepEqual(shardSizes(1, 3), [1]);
 });
 
-test('two replicas give the one-session step: the loss, every gradient and the logits (uneven shards 3 + 2)', async () => {
+/** net(1)'s training graph, a batch of 5, and two runners of it: one session, and `replicas` replicas. */
+async function runners(replicas: number): Promise<{ tg: TrainingGraph; feeds: Record<string, HostTensor>; one: StepRunner; many: StepRunner }> {
   const model = net(1);
   const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable: PARAMS });
   const bytes = encodeModel(tg.model);
-  const feeds = feedsOf(model, tg, 5, 2);
   const one = await createStepRunner(bytes, { threads: 1, layout: stepLayout(tg) });
-  const two = await createStepRunner(bytes, { threads: 2, replicas: 2, layout: stepLayout(tg) });
+  const many = await createStepRunner(bytes, { threads: replicas, replicas, layout: stepLayout(tg) });
+  return { tg, feeds: feedsOf(model, tg, 5, 2), one, many };
+}
+
+/** The loss, every gradient and the logits of two steps agree. */
+function assertSameStep(tg: TrainingGraph, a: Record<string, HostTensor>, b: Record<string, HostTensor>): void {
+  assertClose(a[tg.lossOutput], b[tg.lossOutput], 'loss');
+  for (const [param, grad] of Object.entries(tg.gradOutputs)) assertClose(a[grad], b[grad], `gradient of ${param}`);
+  assertClose(a[tg.logitsOutput], b[tg.logitsOutput], 'logits');
+}
+
+test('two replicas give the one-session step: the loss, every gradient and the logits (uneven shards 3 + 2)', async () => {
+  const { tg, feeds, one, many: two } = await runners(2);
   try {
     assert.deepEqual([...two.inputNames].sort(), [...one.inputNames].sort());
     const a = await one.run(feeds, 5);
     const b = await two.run(feeds, 5);
-    assertClose(a[tg.lossOutput], b[tg.lossOutput], 'loss');
-    for (const [param, grad] of Object.entries(tg.gradOutputs)) assertClose(a[grad], b[grad], `gradient of ${param}`);
-    assertClose(a[tg.logitsOutput], b[tg.logitsOutput], 'logits');
+    assertSameStep(tg, a, b);
     // A second step on the same replicas (they stay alive between steps) gives the same again.
     assertClose(a[tg.lossOutput], (await two.run(feeds, 5))[tg.lossOutput], 'loss, second step');
   } finally {
@@ -93,12 +103,7 @@ test('two replicas give the one-session step: the loss, every gradient and the l
 });
 
 test('three replicas (shards 2 + 2 + 1) see parameters changed in place between steps, as the trainer changes them', async () => {
-  const model = net(1);
-  const tg = buildTrainingGraph(model, { loss: { kind: 'cross-entropy' }, trainable: PARAMS });
-  const bytes = encodeModel(tg.model);
-  const feeds = feedsOf(model, tg, 5, 2);
-  const one = await createStepRunner(bytes, { threads: 1, layout: stepLayout(tg) });
-  const three = await createStepRunner(bytes, { threads: 3, replicas: 3, layout: stepLayout(tg) });
+  const { tg, feeds, one, many: three } = await runners(3);
   try {
     const before = await three.run(feeds, 5);
     // The trainer's optimizer writes into the same arrays it feeds: the replicas must not keep the old values.
@@ -107,9 +112,7 @@ test('three replicas (shards 2 + 2 + 1) see parameters changed in place between 
     const a = await one.run(feeds, 5);
     const b = await three.run(feeds, 5);
     assert.notEqual(before[tg.lossOutput]!.data[0], b[tg.lossOutput]!.data[0], 'the loss moved with the parameters');
-    assertClose(a[tg.lossOutput], b[tg.lossOutput], 'loss');
-    for (const [param, grad] of Object.entries(tg.gradOutputs)) assertClose(a[grad], b[grad], `gradient of ${param}`);
-    assertClose(a[tg.logitsOutput], b[tg.logitsOutput], 'logits');
+    assertSameStep(tg, a, b);
   } finally {
     await one.release();
     await three.release();
